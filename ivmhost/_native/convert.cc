@@ -1,0 +1,506 @@
+#include "convert.h"
+
+#include <cstring>
+
+#include "isolate_holder.h"
+
+namespace ivmhost {
+
+const HostHooks& Hooks();
+
+namespace {
+
+constexpr int kMaxDepth = 1000;
+
+const char* TypedArrayFormat(v8::Local<v8::Value> v) {
+  if (v->IsInt8Array()) return "b";
+  if (v->IsUint8ClampedArray()) return "B";
+  if (v->IsInt16Array()) return "h";
+  if (v->IsUint16Array()) return "H";
+  if (v->IsInt32Array()) return "i";
+  if (v->IsUint32Array()) return "I";
+  if (v->IsFloat32Array()) return "f";
+  if (v->IsFloat64Array()) return "d";
+  if (v->IsBigInt64Array()) return "q";
+  if (v->IsBigUint64Array()) return "Q";
+  return nullptr;
+}
+
+void CopyString(v8::Isolate* isolate, v8::Local<v8::String> s, Val* out) {
+  out->kind = ValKind::kString;
+  int length = s->Length();
+  if (s->IsOneByte()) {
+    out->one_byte = true;
+    out->data.resize(length);
+    s->WriteOneByte(isolate, reinterpret_cast<uint8_t*>(&out->data[0]), 0, length,
+                    v8::String::NO_NULL_TERMINATION);
+  } else {
+    out->one_byte = false;
+    out->data.resize(static_cast<size_t>(length) * 2);
+    s->Write(isolate, reinterpret_cast<uint16_t*>(&out->data[0]), 0, length,
+             v8::String::NO_NULL_TERMINATION);
+  }
+}
+
+class Copier {
+ public:
+  Copier(IsolateHolder& holder, v8::Local<v8::Context> context, ResultMode mode)
+      : holder_(holder), isolate_(holder.isolate()), context_(context), mode_(mode) {}
+
+  bool Copy(v8::Local<v8::Value> v, Val* out) {
+    if (v->IsUndefined()) {
+      out->kind = ValKind::kUndefined;
+    } else if (v->IsNull()) {
+      out->kind = ValKind::kNull;
+    } else if (v->IsBoolean()) {
+      out->kind = ValKind::kBool;
+      out->boolean = v->IsTrue();
+    } else if (v->IsNumber()) {
+      out->kind = ValKind::kNumber;
+      out->number = v.As<v8::Number>()->Value();
+    } else if (v->IsString()) {
+      CopyString(isolate_, v.As<v8::String>(), out);
+    } else if (v->IsBigInt()) {
+      v8::Local<v8::BigInt> big = v.As<v8::BigInt>();
+      int count = big->WordCount();
+      int sign = 0;
+      out->kind = ValKind::kBigInt;
+      out->data.resize(static_cast<size_t>(count) * 8);
+      big->ToWordsArray(&sign, &count, reinterpret_cast<uint64_t*>(&out->data[0]));
+      out->boolean = sign != 0;
+    } else if (v->IsSymbol()) {
+      return Refuse(out, "a Symbol cannot be copied");
+    } else if (mode_ == ResultMode::kPrimitiveOrReference || mode_ == ResultMode::kReference) {
+      out->kind = ValKind::kReference;
+      out->handle = holder_.AddReference(context_, v);
+      out->text = TypeOf(v);
+    } else {
+      return CopyObject(v.As<v8::Object>(), out);
+    }
+    return true;
+  }
+
+  const std::string& why() const { return why_; }
+
+ private:
+  static const char* TypeOf(v8::Local<v8::Value> v) {
+    if (v->IsFunction()) return "function";
+    return "object";
+  }
+
+  bool Refuse(Val* out, const char* why) {
+    out->kind = ValKind::kUnsupported;
+    if (why_.empty()) why_ = why;
+    return false;
+  }
+
+  bool CopyObject(v8::Local<v8::Object> obj, Val* out) {
+    if (obj->IsProxy()) return Refuse(out, "Object is or has proxy");
+    if (obj->IsNativeError()) {
+      ExceptionToFailureVal(obj, out);
+      return true;
+    }
+    if (obj->IsDate()) {
+      out->kind = ValKind::kDate;
+      out->number = obj.As<v8::Date>()->ValueOf();
+      return true;
+    }
+    if (obj->IsArrayBuffer()) {
+      auto store = obj.As<v8::ArrayBuffer>()->GetBackingStore();
+      out->kind = ValKind::kBytes;
+      out->data.assign(static_cast<const char*>(store->Data()), store->ByteLength());
+      return true;
+    }
+    if (obj->IsTypedArray()) {
+      v8::Local<v8::TypedArray> view = obj.As<v8::TypedArray>();
+      out->data.resize(view->ByteLength());
+      if (!out->data.empty()) view->CopyContents(&out->data[0], out->data.size());
+      if (obj->IsUint8Array()) {
+        out->kind = ValKind::kBytes;
+      } else {
+        out->kind = ValKind::kTypedArray;
+        out->text = TypedArrayFormat(obj);
+      }
+      return true;
+    }
+    if (obj->IsFunction()) return Refuse(out, "A function cannot be copied");
+    if (depth_ >= kMaxDepth) return Refuse(out, "The value is nested too deeply to be copied");
+    for (auto& seen : path_) {
+      if (seen == obj) return Refuse(out, "The value contains a cycle; copy it with copy=True");
+    }
+    bool is_array = obj->IsArray();
+    if (!is_array) {
+      v8::Local<v8::String> ctor = obj->GetConstructorName();
+      if (!ctor->StringEquals(v8::String::NewFromUtf8Literal(isolate_, "Object")))
+        return Refuse(out, "A non-transferable value was passed");
+    }
+    depth_++;
+    path_.push_back(obj);
+    bool ok = is_array ? CopyArray(obj.As<v8::Array>(), out) : CopyPlain(obj, out);
+    path_.pop_back();
+    depth_--;
+    return ok;
+  }
+
+  bool CopyArray(v8::Local<v8::Array> array, Val* out) {
+    out->kind = ValKind::kArray;
+    uint32_t length = array->Length();
+    out->items.resize(length);
+    for (uint32_t i = 0; i < length; ++i) {
+      v8::Local<v8::Value> item;
+      if (!array->Get(context_, i).ToLocal(&item)) return Refuse(out, "Property is getter");
+      if (!Copy(item, &out->items[i])) return Refuse(out, "");
+    }
+    return true;
+  }
+
+  bool CopyPlain(v8::Local<v8::Object> obj, Val* out) {
+    out->kind = ValKind::kObject;
+    v8::Local<v8::Array> names;
+    auto filter = static_cast<v8::PropertyFilter>(v8::ONLY_ENUMERABLE | v8::SKIP_SYMBOLS);
+    if (!obj->GetOwnPropertyNames(context_, filter, v8::KeyConversionMode::kConvertToString)
+             .ToLocal(&names))
+      return Refuse(out, "Object is or has proxy");
+    uint32_t length = names->Length();
+    out->keys.resize(length);
+    out->items.resize(length);
+    for (uint32_t i = 0; i < length; ++i) {
+      v8::Local<v8::Value> key, item;
+      if (!names->Get(context_, i).ToLocal(&key) || !key->IsString())
+        return Refuse(out, "A non-transferable value was passed");
+      CopyString(isolate_, key.As<v8::String>(), &out->keys[i]);
+      if (!obj->Get(context_, key).ToLocal(&item)) return Refuse(out, "Property is getter");
+      if (!Copy(item, &out->items[i])) return Refuse(out, "");
+    }
+    return true;
+  }
+
+  void ExceptionToFailureVal(v8::Local<v8::Object> error, Val* out) {
+    Failure failure;
+    ExceptionToFailure(holder_, context_, error, v8::Local<v8::Message>(), &failure);
+    *out = std::move(failure.error);
+  }
+
+  IsolateHolder& holder_;
+  v8::Isolate* isolate_;
+  v8::Local<v8::Context> context_;
+  ResultMode mode_;
+  int depth_ = 0;
+  std::vector<v8::Local<v8::Object>> path_;
+  std::string why_;
+};
+
+// Reads a data property without running guest JavaScript; empty when absent or not plain data.
+v8::Local<v8::Value> ReadPlain(v8::Local<v8::Context> context, v8::Local<v8::Object> obj,
+                               const char* name) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::TryCatch try_catch(isolate);
+  v8::Isolate::DisallowJavascriptExecutionScope no_js(
+      isolate, v8::Isolate::DisallowJavascriptExecutionScope::THROW_ON_FAILURE);
+  v8::Local<v8::Value> value;
+  v8::Local<v8::String> key = v8::String::NewFromUtf8(isolate, name).ToLocalChecked();
+  if (!obj->Get(context, key).ToLocal(&value)) return {};
+  return value;
+}
+
+std::string Location(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                     v8::Local<v8::Message> message) {
+  if (message.IsEmpty()) return "";
+  std::string file = ToUtf8(isolate, message->GetScriptResourceName());
+  int line = message->GetLineNumber(context).FromMaybe(0);
+  int column = message->GetStartColumn(context).FromMaybe(-1) + 1;
+  return "    at " + file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+}  // namespace
+
+std::string ToUtf8(v8::Isolate* isolate, v8::Local<v8::Value> value) {
+  if (value.IsEmpty() || !value->IsString()) return "";
+  v8::String::Utf8Value utf8(isolate, value);
+  return *utf8 ? std::string(*utf8, utf8.length()) : std::string();
+}
+
+v8::Local<v8::String> NewString(v8::Isolate* isolate, const StrArg& s) {
+  v8::MaybeLocal<v8::String> made;
+  if (s.one_byte) {
+    made = v8::String::NewFromOneByte(isolate, reinterpret_cast<const uint8_t*>(s.data.data()),
+                                      v8::NewStringType::kNormal, static_cast<int>(s.data.size()));
+  } else {
+    made = v8::String::NewFromTwoByte(isolate, reinterpret_cast<const uint16_t*>(s.data.data()),
+                                      v8::NewStringType::kNormal,
+                                      static_cast<int>(s.data.size() / 2));
+  }
+  v8::Local<v8::String> out;
+  return made.ToLocal(&out) ? out : v8::Local<v8::String>();
+}
+
+std::string FormatCurrentStack(v8::Isolate* isolate) {
+  v8::HandleScope scope(isolate);
+  v8::Local<v8::StackTrace> trace = v8::StackTrace::CurrentStackTrace(isolate, 10);
+  std::string out;
+  for (int i = 0; i < trace->GetFrameCount(); ++i) {
+    v8::Local<v8::StackFrame> frame = trace->GetFrame(isolate, i);
+    std::string fn = ToUtf8(isolate, frame->GetFunctionName());
+    std::string where = ToUtf8(isolate, frame->GetScriptName());
+    if (where.empty()) where = "<anonymous>";
+    where += ":" + std::to_string(frame->GetLineNumber()) + ":" + std::to_string(frame->GetColumn());
+    if (!out.empty()) out += "\n";
+    out += fn.empty() ? "    at " + where : "    at " + fn + " (" + where + ")";
+  }
+  return out;
+}
+
+bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::Value> value,
+           ResultMode mode, Val* out, Failure* failure) {
+  if (mode == ResultMode::kIgnore) return true;
+  v8::Isolate* isolate = holder.isolate();
+  v8::TryCatch try_catch(isolate);
+  // Copying never runs guest JavaScript: a getter or trap reached here throws instead.
+  v8::Isolate::DisallowJavascriptExecutionScope no_js(
+      isolate, v8::Isolate::DisallowJavascriptExecutionScope::THROW_ON_FAILURE);
+  Copier copier(holder, context, mode);
+  if (copier.Copy(value, out)) return true;
+  if (try_catch.HasTerminated()) {
+    failure->kind = FailKind::kTimeout;
+    failure->message = "Script execution timed out.";
+    return false;
+  }
+  if (mode == ResultMode::kCopyOrUndefined) {
+    *out = Val();
+    return true;
+  }
+  failure->kind = FailKind::kTransfer;
+  failure->message = copier.why().empty() ? "A non-transferable value was passed" : copier.why();
+  return false;
+}
+
+void ExceptionToFailure(IsolateHolder& holder, v8::Local<v8::Context> context,
+                        v8::Local<v8::Value> exception, v8::Local<v8::Message> message,
+                        Failure* failure) {
+  v8::Isolate* isolate = holder.isolate();
+  Val& error = failure->error;
+  if (exception->IsNativeError()) {
+    v8::Local<v8::Object> obj = exception.As<v8::Object>();
+    v8::Local<v8::Value> name = ReadPlain(context, obj, "name");
+    v8::Local<v8::Value> text = ReadPlain(context, obj, "message");
+    v8::Local<v8::Value> stack = ReadPlain(context, obj, "stack");
+    error.kind = ValKind::kError;
+    error.text = name.IsEmpty() || !name->IsString() ? "Error" : ToUtf8(isolate, name);
+    if (!text.IsEmpty() && (text->IsNumber() || text->IsBoolean() || text->IsBigInt())) {
+      text = text->ToString(context).FromMaybe(v8::Local<v8::String>());
+    }
+    error.data = ToUtf8(isolate, text);
+    error.stack = ToUtf8(isolate, stack);
+    if (error.stack.empty()) {
+      error.stack = error.text + (error.data.empty() ? "" : ": " + error.data);
+    }
+    if (error.stack.find("\n    at ") == std::string::npos) {
+      // Compile errors carry no frames: point at the source like a frame would.
+      if (message.IsEmpty()) message = v8::Exception::CreateMessage(isolate, exception);
+      std::string where = Location(isolate, context, message);
+      if (!where.empty()) error.stack += "\n" + where;
+    }
+    failure->message = error.data;
+    failure->stack = error.stack;
+    return;
+  }
+  failure->message =
+      "An object was thrown from supplied code within ivmhost, but that object was not an "
+      "instance of `Error`.";
+  Failure ignored;
+  ToVal(holder, context, exception, ResultMode::kCopyOrUndefined, &error, &ignored);
+  if (message.IsEmpty()) message = v8::Exception::CreateMessage(isolate, exception);
+  failure->stack = Location(isolate, context, message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Val -> V8
+
+namespace {
+
+void CallHostFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  IsolateHolder& holder = *IsolateHolder::From(isolate);
+  auto* fn = static_cast<HostFunction*>(info.Data().As<v8::External>()->Value());
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  std::vector<Val> args(info.Length());
+  Failure failure;
+  for (int i = 0; i < info.Length(); ++i) {
+    if (!ToVal(holder, context, info[i], ResultMode::kCopyStrict, &args[i], &failure)) {
+      isolate->ThrowException(v8::Exception::TypeError(
+          v8::String::NewFromUtf8(isolate, failure.message.c_str()).ToLocalChecked()));
+      return;
+    }
+  }
+  Val result;
+  if (!Hooks().call(fn->fn, args, &result, &failure)) {
+    if (failure.kind == FailKind::kHostException) {
+      holder.StopForHostException(failure.host_exception);
+      return;
+    }
+    Failure ignored;
+    v8::Local<v8::Value> error;
+    if (FromVal(holder, context, failure.error, &ignored).ToLocal(&error))
+      isolate->ThrowException(error);
+    return;
+  }
+  v8::Local<v8::Value> out;
+  if (!FromVal(holder, context, result, &failure).ToLocal(&out)) {
+    isolate->ThrowException(v8::Exception::TypeError(
+        v8::String::NewFromUtf8(isolate, failure.message.c_str()).ToLocalChecked()));
+    return;
+  }
+  info.GetReturnValue().Set(out);
+}
+
+v8::Local<v8::Value> MakeError(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                               const Val& val) {
+  v8::Local<v8::String> message =
+      v8::String::NewFromUtf8(isolate, val.data.c_str(), v8::NewStringType::kNormal,
+                              static_cast<int>(val.data.size()))
+          .ToLocalChecked();
+  v8::Local<v8::Value> error;
+  if (val.text == "TypeError") {
+    error = v8::Exception::TypeError(message);
+  } else if (val.text == "RangeError") {
+    error = v8::Exception::RangeError(message);
+  } else if (val.text == "SyntaxError") {
+    error = v8::Exception::SyntaxError(message);
+  } else if (val.text == "ReferenceError") {
+    error = v8::Exception::ReferenceError(message);
+  } else {
+    error = v8::Exception::Error(message);
+    if (!val.text.empty() && val.text != "Error") {
+      error.As<v8::Object>()
+          ->Set(context, v8::String::NewFromUtf8Literal(isolate, "name"),
+                v8::String::NewFromUtf8(isolate, val.text.c_str()).ToLocalChecked())
+          .Check();
+    }
+  }
+  return error;
+}
+
+v8::Local<v8::TypedArray> MakeTypedArray(v8::Local<v8::ArrayBuffer> buffer, char format,
+                                         size_t bytes) {
+  switch (format) {
+    case 'b': return v8::Int8Array::New(buffer, 0, bytes);
+    case 'B': return v8::Uint8Array::New(buffer, 0, bytes);
+    case 'h': return v8::Int16Array::New(buffer, 0, bytes / 2);
+    case 'H': return v8::Uint16Array::New(buffer, 0, bytes / 2);
+    case 'i': return v8::Int32Array::New(buffer, 0, bytes / 4);
+    case 'I': return v8::Uint32Array::New(buffer, 0, bytes / 4);
+    case 'f': return v8::Float32Array::New(buffer, 0, bytes / 4);
+    case 'd': return v8::Float64Array::New(buffer, 0, bytes / 8);
+    case 'q': return v8::BigInt64Array::New(buffer, 0, bytes / 8);
+    case 'Q': return v8::BigUint64Array::New(buffer, 0, bytes / 8);
+    default: return v8::Uint8Array::New(buffer, 0, bytes);
+  }
+}
+
+}  // namespace
+
+v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> context,
+                                  const Val& val, Failure* failure) {
+  v8::Isolate* isolate = holder.isolate();
+  switch (val.kind) {
+    case ValKind::kUndefined:
+      return v8::Undefined(isolate);
+    case ValKind::kNull:
+      return v8::Null(isolate);
+    case ValKind::kBool:
+      return v8::Boolean::New(isolate, val.boolean);
+    case ValKind::kNumber:
+      return v8::Number::New(isolate, val.number);
+    case ValKind::kBigInt: {
+      v8::Local<v8::BigInt> big;
+      if (v8::BigInt::NewFromWords(context, val.boolean ? 1 : 0, static_cast<int>(val.data.size() / 8),
+                                   reinterpret_cast<const uint64_t*>(val.data.data()))
+              .ToLocal(&big))
+        return big;
+      break;
+    }
+    case ValKind::kString: {
+      StrArg s{val.data, val.one_byte};
+      v8::Local<v8::String> str = NewString(isolate, s);
+      if (!str.IsEmpty()) return str;
+      failure->kind = FailKind::kTransfer;
+      failure->message = "The string is too long for JavaScript";
+      return {};
+    }
+    case ValKind::kBytes:
+    case ValKind::kTypedArray: {
+      // NewBackingStore aborts the process when the allocator refuses: check the limit first.
+      if (holder.external_bytes() + val.data.size() > holder.memory_limit_bytes()) {
+        failure->kind = FailKind::kTransfer;
+        failure->message = "A buffer of " + std::to_string(val.data.size()) +
+                           " bytes does not fit in the isolate's memory limit";
+        return {};
+      }
+      std::unique_ptr<v8::BackingStore> store =
+          v8::ArrayBuffer::NewBackingStore(isolate, val.data.size());
+      if (!val.data.empty()) std::memcpy(store->Data(), val.data.data(), val.data.size());
+      v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, std::move(store));
+      return MakeTypedArray(buffer, val.kind == ValKind::kBytes ? 'B' : val.text[0],
+                            val.data.size());
+    }
+    case ValKind::kArray: {
+      std::vector<v8::Local<v8::Value>> items(val.items.size());
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (!FromVal(holder, context, val.items[i], failure).ToLocal(&items[i])) return {};
+      }
+      return v8::Array::New(isolate, items.data(), items.size());
+    }
+    case ValKind::kObject: {
+      v8::Local<v8::Object> obj = v8::Object::New(isolate);
+      for (size_t i = 0; i < val.items.size(); ++i) {
+        v8::Local<v8::Value> key, item;
+        if (!FromVal(holder, context, val.keys[i], failure).ToLocal(&key)) return {};
+        if (!FromVal(holder, context, val.items[i], failure).ToLocal(&item)) return {};
+        // A data property of its own: never calls a setter on the prototype chain.
+        if (!obj->CreateDataProperty(context, key.As<v8::Name>(), item).FromMaybe(false)) {
+          failure->kind = FailKind::kTransfer;
+          failure->message = "Could not set a property while copying an object";
+          return {};
+        }
+      }
+      return obj;
+    }
+    case ValKind::kDate: {
+      v8::Local<v8::Value> date;
+      if (v8::Date::New(context, val.number).ToLocal(&date)) return date;
+      break;
+    }
+    case ValKind::kError:
+      return MakeError(isolate, context, val);
+    case ValKind::kReference: {
+      v8::Local<v8::Context> ref_context;
+      v8::Local<v8::Value> value;
+      if (!holder.GetReference(val.handle, &ref_context, &value, failure)) return {};
+      return value;
+    }
+    case ValKind::kCallback: {
+      holder.KeepHostFunction(val.host);
+      v8::Local<v8::External> data = v8::External::New(isolate, val.host.get());
+      v8::Local<v8::Function> fn;
+      if (v8::Function::New(context, CallHostFunction, data, 0, v8::ConstructorBehavior::kThrow)
+              .ToLocal(&fn)) {
+        if (!val.host->name.empty()) {
+          fn->SetName(v8::String::NewFromUtf8(isolate, val.host->name.c_str()).ToLocalChecked());
+        }
+        return fn;
+      }
+      break;
+    }
+    case ValKind::kUnsupported:
+      failure->kind = FailKind::kTransfer;
+      failure->message = val.text.empty() ? "A non-transferable value was passed" : val.text;
+      return {};
+  }
+  if (failure->ok()) {
+    failure->kind = FailKind::kTransfer;
+    failure->message = "A non-transferable value was passed";
+  }
+  return {};
+}
+
+}  // namespace ivmhost

@@ -1,0 +1,27 @@
+// Copying values between V8 and `Val` trees, and JavaScript exceptions into `Failure`s.
+#pragma once
+
+#include <v8.h>
+
+#include "engine.h"
+
+namespace ivmhost {
+
+class IsolateHolder;
+
+// Copies `value` out of the isolate. Never runs guest JavaScript: getters, proxies and anything
+// that would call into JavaScript make the value non-transferable. Returns false with `failure`
+// filled (kTransfer) when `mode` does not allow a non-copyable value.
+bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::Value> value,
+           ResultMode mode, Val* out, Failure* failure);
+
+// Makes a JavaScript value from `val`. Returns an empty handle with `failure` filled on error.
+v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> context,
+                                  const Val& val, Failure* failure);
+
+// Fills `failure` (kind already set by the caller) from a thrown value.
+void ExceptionToFailure(IsolateHolder& holder, v8::Local<v8::Context> context,
+                        v8::Local<v8::Value> exception, v8::Local<v8::Message> message,
+                        Failure* failure);
+
+}  // namespace ivmhost

@@ -1,0 +1,177 @@
+// The engine's C++ face, as the Cython module sees it.
+//
+// This header includes no V8 header and no Python header: values cross it as `Val` trees, errors as
+// `Failure`, work as `Op` objects run by an `IsolateHandle`. Everything V8 lives behind it in
+// _native/*.cc; everything Python lives in ivmhost/_engine.pyx.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ivmhost {
+
+class IsolateHolder;
+
+// A copied value. Strings keep V8's own encoding: Latin-1 bytes when `one_byte`, else UTF-16 code
+// units, so lone surrogates survive and no transcoding happens on the hot path.
+enum class ValKind : uint8_t {
+  kUndefined,
+  kNull,
+  kBool,
+  kNumber,
+  kBigInt,       // data: little-endian 64-bit words of the magnitude; boolean: negative
+  kString,       // data + one_byte
+  kBytes,        // data: Uint8Array / ArrayBuffer contents
+  kTypedArray,   // data: contents; text: struct format letter of the element type
+  kArray,        // items
+  kObject,       // keys (kString) + items
+  kDate,         // number: ms since the epoch
+  kError,        // text: name; data: message (UTF-8); stack: stack (UTF-8)
+  kReference,    // handle: id of a handle held by the isolate
+  kCallback,     // host: a host function (see HostFunction)
+  kUnsupported,  // could not be copied; text says why
+};
+
+struct HostFunction;
+
+struct Val {
+  ValKind kind = ValKind::kUndefined;
+  bool boolean = false;
+  bool one_byte = true;
+  double number = 0;
+  uint64_t handle = 0;
+  std::string data;
+  std::string text;
+  std::string stack;
+  std::vector<Val> keys;
+  std::vector<Val> items;
+  std::shared_ptr<HostFunction> host;
+};
+
+enum class FailKind : uint8_t {
+  kNone,
+  kJSException,     // error: the thrown value (kError, or the copy of a non-Error)
+  kTimeout,         // "Script execution timed out."
+  kDisposed,        // "Isolate is disposed"
+  kDisposedDuring,  // "Isolate was disposed during execution"
+  kMemoryLimit,     // "Isolate was disposed during execution due to memory limit"
+  kReleased,        // message names the handle
+  kTransfer,        // "A non-transferable value was passed", or why
+  kType,            // bad argument
+  kValue,           // bad argument value
+  kHostException,   // a host BaseException that must reach the caller as itself
+  kCancelled,       // the awaiting task went away
+  kInternal,
+};
+
+struct Failure {
+  FailKind kind = FailKind::kNone;
+  std::string message;
+  std::string stack;  // the JavaScript stack at the point of interruption, when known
+  Val error;
+  void* host_exception = nullptr;  // owned reference, handed back through HostHooks
+  bool ok() const { return kind == FailKind::kNone; }
+};
+
+// Calls from the engine back into the host (Python). Installed once by the Cython module.
+struct HostHooks {
+  // Call `fn` with `args`; fill `result` or return false with `failure` filled.
+  // Runs on the isolate's thread while the isolate is locked; takes the GIL itself.
+  bool (*call)(void* fn, std::vector<Val>& args, Val* result, Failure* failure) = nullptr;
+  void (*release)(void* object) = nullptr;           // drop a reference (takes the GIL)
+  void (*catastrophic)(const char* message) = nullptr;  // V8 is about to abort the process
+};
+void SetHostHooks(const HostHooks& hooks);
+
+// A host callable kept alive by a Val or a JavaScript function.
+struct HostFunction {
+  explicit HostFunction(void* fn) : fn(fn) {}
+  ~HostFunction();
+  void* fn;
+  std::string name;
+};
+
+// What to do with a result that is not a plain copyable value.
+enum class ResultMode : uint8_t {
+  kCopyOrUndefined,  // eval/run: undefined (isolated-vm's rule)
+  kCopyStrict,       // eval_closure: TransferError
+  kPrimitiveOrReference,  // Reference.get: primitives copied, everything else a new Reference
+  kReference,        // always a Reference
+  kIgnore,
+};
+
+// One unit of work against an isolate. Sync, async and ignored calls share this body.
+class Op {
+ public:
+  virtual ~Op() = default;
+  Val result;
+  Failure failure;
+  double timeout_ms = 0;  // 0: none
+  // Runs inside the isolate (locked, entered, with a handle scope). Internal.
+  virtual void Run(IsolateHolder& holder) = 0;
+  // The isolate the op must reach (its handles belong to it); nullptr when unchecked.
+  const void* owner = nullptr;
+};
+
+struct StrArg {  // a string argument in V8's encodings (see Val)
+  std::string data;
+  bool one_byte = true;
+};
+
+struct CompileOptions {
+  StrArg filename;
+  int line_offset = 0;
+  int column_offset = 0;
+};
+
+std::shared_ptr<Op> MakeCreateContext();
+std::shared_ptr<Op> MakeEval(uint64_t context, StrArg code, CompileOptions origin, ResultMode mode);
+std::shared_ptr<Op> MakeEvalClosure(uint64_t context, StrArg code, CompileOptions origin,
+                                    std::vector<Val> args, ResultMode mode);
+std::shared_ptr<Op> MakeCompileScript(StrArg code, CompileOptions origin);
+std::shared_ptr<Op> MakeRunScript(uint64_t script, uint64_t context, bool release, ResultMode mode);
+std::shared_ptr<Op> MakeGlobalReference(uint64_t context);
+std::shared_ptr<Op> MakeReferenceGet(uint64_t reference, Val key, ResultMode mode);
+std::shared_ptr<Op> MakeReferenceSet(uint64_t reference, Val key, Val value);
+std::shared_ptr<Op> MakeReferenceDelete(uint64_t reference, Val key);
+std::shared_ptr<Op> MakeHeapStatistics();
+
+struct IsolateOptions {
+  size_t memory_limit_mb = 128;
+  bool inspector = false;
+};
+
+// Called (without the isolate lock, without the GIL) when an async op has finished.
+using DoneFn = void (*)(void* arg);
+
+class IsolateHandle {
+ public:
+  virtual ~IsolateHandle() = default;
+  // Runs `op` on the calling thread under the isolate lock. Never call with the GIL held.
+  virtual void RunSync(Op& op) = 0;
+  // Queues `op` on the isolate's executor thread; `done(arg)` runs when it finished (also when it
+  // was cancelled or the isolate went away). Returns a ticket for Cancel.
+  virtual uint64_t Post(std::shared_ptr<Op> op, DoneFn done, void* arg) = 0;
+  // Drops a queued op or terminates it if it runs. Does nothing once it finished.
+  virtual void Cancel(uint64_t ticket) = 0;
+  // Returns false if the isolate was already disposed. Never call with the GIL held.
+  virtual bool Dispose() = 0;
+  virtual bool IsDisposed() const = 0;
+  // Releases a handle (context, script, reference). Safe from any thread, lock or no lock.
+  virtual void ReleaseHandle(uint64_t id) = 0;
+  virtual uint64_t CpuTimeNs() const = 0;
+  virtual uint64_t WallTimeNs() const = 0;
+  virtual const void* Identity() const = 0;
+};
+
+std::shared_ptr<IsolateHandle> NewIsolate(const IsolateOptions& options, Failure* failure);
+
+// V8's version, e.g. "10.2.154.26".
+const char* V8Version();
+// Live isolates in this process (for leak checks in tests).
+int64_t LiveIsolates();
+
+}  // namespace ivmhost

@@ -1,0 +1,658 @@
+#include "isolate_holder.h"
+
+#include <libplatform/libplatform.h>
+#include <pthread.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "convert.h"
+#include "timer_thread.h"
+
+namespace ivmhost {
+
+const HostHooks& Hooks();
+void InstallFatalHandlers(v8::Isolate* isolate);
+
+namespace {
+
+std::atomic<int64_t> g_live_isolates{0};
+
+constexpr size_t kMiB = 1024 * 1024;
+// What the near-heap-limit callback grants on top of the limit so that the allocation in progress
+// completes and the termination can unwind (less lets one large allocation abort the process).
+constexpr size_t kHeapHeadroom = 1024 * kMiB;
+constexpr size_t kExecutorStack = 8 * kMiB;
+
+uint64_t NowNs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The lowest address JavaScript may use on this thread, from the thread's real stack bounds.
+// Cached per thread: pthread_getattr_np costs ~250 µs on the main thread.
+uintptr_t ThreadStackLimit() {
+  thread_local uintptr_t limit = 0;
+  if (limit != 0) return limit;
+  uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  uintptr_t low = 0;
+  size_t size = 0;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) low = reinterpret_cast<uintptr_t>(addr);
+    pthread_attr_destroy(&attr);
+  }
+  if (low == 0 || here <= low || here - low > 64 * kMiB) {
+    // Unknown or unlimited (the main thread with `ulimit -s unlimited`): assume V8's default.
+    size = 1 * kMiB;
+    low = here - size;
+  }
+  // Leave room below JavaScript for V8's own overflow handling and for host callbacks.
+  size_t margin = std::max<size_t>(64 * 1024, std::min<size_t>(size / 8, 1 * kMiB));
+  limit = low + margin;
+  return limit;
+}
+
+}  // namespace
+
+int64_t LiveIsolates() { return g_live_isolates.load(); }
+
+// ArrayBuffer memory lives outside V8's heap; this allocator counts it against the isolate's
+// memory limit. It is shared: a buffer moved to another isolate keeps its allocator alive.
+class CappedAllocator final : public v8::ArrayBuffer::Allocator {
+ public:
+  CappedAllocator(size_t limit, IsolateHolder* owner) : limit_(limit), owner_(owner) {}
+  // Only the owning isolate allocates; buffers moved elsewhere only come back to Free.
+  void Disown() { owner_ = nullptr; }
+  void* Allocate(size_t length) override {
+    if (!Reserve(length)) return nullptr;
+    void* p = std::calloc(length ? length : 1, 1);
+    if (p == nullptr) used_ -= length;
+    return p;
+  }
+  void* AllocateUninitialized(size_t length) override {
+    if (!Reserve(length)) return nullptr;
+    void* p = std::malloc(length ? length : 1);
+    if (p == nullptr) used_ -= length;
+    return p;
+  }
+  void Free(void* data, size_t length) override {
+    std::free(data);
+    used_ -= length;
+  }
+  size_t used() const { return used_.load(); }
+  bool exhausted() const { return exhausted_.load(); }
+
+ private:
+  bool Reserve(size_t length) {
+    size_t now = used_.fetch_add(length) + length;
+    if (now > limit_) {
+      used_ -= length;
+      exhausted_ = true;
+      if (owner_ != nullptr) owner_->OnArrayBufferLimit();
+      return false;
+    }
+    return true;
+  }
+  size_t limit_;
+  IsolateHolder* owner_;
+  std::atomic<size_t> used_{0};
+  std::atomic<bool> exhausted_{false};
+};
+
+IsolateHolder::IsolateHolder(const IsolateOptions& options) : options_(options) {
+  memory_limit_ = options.memory_limit_mb * kMiB;
+}
+
+IsolateHolder::~IsolateHolder() {
+  if (isolate_ != nullptr) {
+    Dispose();
+  }
+}
+
+bool IsolateHolder::Init(Failure* failure) {
+  EnsureV8();
+  allocator_ = std::make_shared<CappedAllocator>(memory_limit_, this);
+  v8::Isolate::CreateParams params;
+  params.array_buffer_allocator_shared = allocator_;
+  params.constraints.ConfigureDefaultsFromHeapSize(0, memory_limit_);
+  params.constraints.set_max_old_generation_size_in_bytes(memory_limit_);
+  isolate_ = v8::Isolate::New(params);
+  if (isolate_ == nullptr) {
+    failure->kind = FailKind::kInternal;
+    failure->message = "V8 could not create an isolate";
+    return false;
+  }
+  g_live_isolates++;
+  isolate_->SetData(0, this);
+  isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+  isolate_->AddNearHeapLimitCallback(NearHeapLimit, this);
+  isolate_->SetPromiseRejectCallback(PromiseRejected);
+  isolate_->SetCaptureStackTraceForUncaughtExceptions(true, 10);
+  InstallFatalHandlers(isolate_);
+  return true;
+}
+
+std::shared_ptr<IsolateHandle> NewIsolate(const IsolateOptions& options, Failure* failure) {
+  auto holder = std::make_shared<IsolateHolder>(options);
+  if (!holder->Init(failure)) return nullptr;
+  return holder;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users, locking and disposal
+
+bool IsolateHolder::AcquireUser(Failure* failure) {
+  users_++;
+  if (state_.load() != kAlive) {
+    ReleaseUser();
+    FailForState(failure, false);
+    return false;
+  }
+  return true;
+}
+
+void IsolateHolder::ReleaseUser() {
+  if (--users_ == 0 && state_.load() == kDisposing) FinishDispose();
+}
+
+void IsolateHolder::FailForState(Failure* failure, bool during) const {
+  if (oom_.load()) {
+    failure->kind = FailKind::kMemoryLimit;
+    failure->message = during ? "Isolate was disposed during execution due to memory limit"
+                              : "Isolate is disposed";
+  } else {
+    failure->kind = during ? FailKind::kDisposedDuring : FailKind::kDisposed;
+    failure->message = during ? "Isolate was disposed during execution" : "Isolate is disposed";
+  }
+}
+
+bool IsolateHolder::Dispose() {
+  int expected = kAlive;
+  if (!state_.compare_exchange_strong(expected, kDisposing)) return false;
+  {
+    std::lock_guard<std::mutex> lock(term_mu_);
+    if (active_seq_ != 0 && stop_reason_ == StopReason::kNone) stop_reason_ = StopReason::kDisposed;
+  }
+  isolate_->TerminateExecution();
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    executor_stop_ = true;
+  }
+  queue_cv_.notify_all();
+  // A dispose from inside a call on this thread (a callback) cannot wait for that call: the
+  // last user out finishes the disposal.
+  if (v8::Locker::IsLocked(isolate_)) return true;
+  if (users_.load() == 0) FinishDispose();
+  std::unique_lock<std::mutex> lock(dispose_mu_);
+  dispose_cv_.wait(lock, [this] { return state_.load() == kDisposed; });
+  return true;
+}
+
+void IsolateHolder::FinishDispose() {
+  if (dispose_started_.exchange(true)) return;
+  {
+    v8::Locker locker(isolate_);
+    v8::Isolate::Scope scope(isolate_);
+    handles_.clear();
+    rejections_.clear();
+    default_context_.Reset();
+  }
+  isolate_->Dispose();
+  isolate_ = nullptr;
+  allocator_->Disown();
+  g_live_isolates--;
+  // Host functions may hold Python objects: drop them outside the isolate lock.
+  host_functions_.clear();
+  {
+    std::lock_guard<std::mutex> lock(dispose_mu_);
+    state_ = kDisposed;
+  }
+  dispose_cv_.notify_all();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+void IsolateHolder::RunSync(Op& op) { Execute(op, 0); }
+
+void IsolateHolder::Execute(Op& op, uint64_t ticket) {
+  if (!AcquireUser(&op.failure)) return;
+  {
+    v8::Locker locker(isolate_);
+    if (state_.load() != kAlive) {
+      FailForState(&op.failure, false);
+    } else {
+      RunInside(op, ticket);
+    }
+  }
+  if (oom_.load() && state_.load() == kAlive) {
+    int expected = kAlive;
+    if (state_.compare_exchange_strong(expected, kDisposing)) {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      executor_stop_ = true;
+      queue_cv_.notify_all();
+    }
+  }
+  ReleaseUser();
+}
+
+void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
+  v8::Isolate::Scope isolate_scope(isolate_);
+  v8::HandleScope handle_scope(isolate_);
+  bool outermost = depth_ == 0;
+  uint64_t seq = 0;
+  uint64_t timer = 0;
+  bool cancelled_before_start = false;
+  if (outermost) {
+    isolate_->SetStackLimit(ThreadStackLimit());
+    ProcessPendingReleases();
+    {
+      std::lock_guard<std::mutex> lock(term_mu_);
+      seq = active_seq_ = next_seq_++;
+      if (ticket != 0 && std::find(cancelled_.begin(), cancelled_.end(), ticket) != cancelled_.end())
+        stop_reason_ = StopReason::kCancelled;
+      cancelled_before_start = stop_reason_ == StopReason::kCancelled;
+    }
+    std::lock_guard<std::mutex> lock(time_mu_);
+    running_ = true;
+    pthread_getcpuclockid(pthread_self(), &running_clock_);
+    cpu_start_ = NowNs(CLOCK_THREAD_CPUTIME_ID);
+    wall_start_ = NowNs(CLOCK_MONOTONIC);
+  } else {
+    std::lock_guard<std::mutex> lock(term_mu_);
+    seq = active_seq_;
+  }
+  if (op.timeout_ms > 0) timer = ScheduleTimeout(this, seq, op.timeout_ms);
+  depth_++;
+  if (cancelled_before_start) {
+    op.failure.kind = FailKind::kCancelled;
+  } else {
+    op.Run(*this);
+    if (outermost) SettleMicrotasks(op);
+  }
+  depth_--;
+  if (timer != 0) CancelTimeout(timer);
+  if (!outermost) return;
+
+  StopReason reason;
+  std::string stack;
+  void* host_exception;
+  {
+    std::lock_guard<std::mutex> lock(term_mu_);
+    reason = stop_reason_;
+    stack.swap(stop_stack_);
+    host_exception = host_exception_;
+    host_exception_ = nullptr;
+    stop_reason_ = StopReason::kNone;
+    active_seq_ = 0;
+    if (terminate_called_ || reason != StopReason::kNone) {
+      // Cancel whenever a stop was requested, even if the script finished first: a late
+      // termination must never hit the next call.
+      isolate_->CancelTerminateExecution();
+      terminate_called_ = false;
+    }
+    if (ticket != 0) cancelled_.erase(std::remove(cancelled_.begin(), cancelled_.end(), ticket), cancelled_.end());
+  }
+  {
+    std::lock_guard<std::mutex> lock(time_mu_);
+    running_ = false;
+    cpu_ns_ += NowNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start_;
+    wall_ns_ += NowNs(CLOCK_MONOTONIC) - wall_start_;
+  }
+  if (oom_.load()) reason = StopReason::kMemoryLimit;
+  if (reason == StopReason::kNone && state_.load() != kAlive) reason = StopReason::kDisposed;
+  if (reason != StopReason::kNone && reason != StopReason::kHostException && host_exception) {
+    Hooks().release(host_exception);
+    host_exception = nullptr;
+  }
+  switch (reason) {
+    case StopReason::kNone:
+      return;
+    case StopReason::kTimeout:
+      op.failure = Failure();
+      op.failure.kind = FailKind::kTimeout;
+      op.failure.message = "Script execution timed out.";
+      break;
+    case StopReason::kMemoryLimit:
+      op.failure = Failure();
+      FailForState(&op.failure, true);
+      break;
+    case StopReason::kDisposed:
+      op.failure = Failure();
+      FailForState(&op.failure, true);
+      break;
+    case StopReason::kCancelled:
+      op.failure = Failure();
+      op.failure.kind = FailKind::kCancelled;
+      op.failure.message = "The call was cancelled";
+      break;
+    case StopReason::kHostException:
+      op.failure = Failure();
+      op.failure.kind = FailKind::kHostException;
+      op.failure.host_exception = host_exception;
+      break;
+  }
+  op.failure.stack = std::move(stack);
+  op.result = Val();
+}
+
+// Microtasks run after each task; platform tasks (async compile, FinalizationRegistry) are pumped
+// on this thread. A promise rejected with no handler by the end of the task is the task's error.
+void IsolateHolder::SettleMicrotasks(Op& op) {
+  v8::Platform* platform = GetPlatform();
+  for (int round = 0; round < 64; ++round) {
+    isolate_->PerformMicrotaskCheckpoint();
+    if (isolate_->IsExecutionTerminating()) return;
+    if (!v8::platform::PumpMessageLoop(platform, isolate_)) break;
+  }
+  if (rejections_.empty()) return;
+  std::vector<Rejection> rejections;
+  rejections.swap(rejections_);
+  if (!op.failure.ok()) return;
+  v8::Local<v8::Value> reason = rejections.front().reason.Get(isolate_);
+  v8::Local<v8::Promise> promise = rejections.front().promise.Get(isolate_);
+  v8::Local<v8::Context> context;
+  if (!promise->GetCreationContext().ToLocal(&context)) return;
+  v8::Context::Scope context_scope(context);
+  op.result = Val();
+  op.failure = Failure();
+  op.failure.kind = FailKind::kJSException;
+  ExceptionToFailure(*this, context, reason, v8::Local<v8::Message>(), &op.failure);
+}
+
+void IsolateHolder::PromiseRejected(v8::PromiseRejectMessage message) {
+  v8::Local<v8::Promise> promise = message.GetPromise();
+  v8::Isolate* isolate = promise->GetIsolate();
+  IsolateHolder* self = From(isolate);
+  switch (message.GetEvent()) {
+    case v8::kPromiseRejectWithNoHandler: {
+      Rejection r;
+      r.promise.Reset(isolate, promise);
+      r.reason.Reset(isolate, message.GetValue());
+      self->rejections_.push_back(std::move(r));
+      break;
+    }
+    case v8::kPromiseHandlerAddedAfterReject: {
+      auto& list = self->rejections_;
+      list.erase(std::remove_if(list.begin(), list.end(),
+                                [&](const Rejection& r) { return r.promise == promise; }),
+                 list.end());
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void IsolateHolder::CatchFailure(v8::Local<v8::Context> context, v8::TryCatch& try_catch,
+                                 Failure* failure) {
+  if (try_catch.HasTerminated() || !try_catch.HasCaught()) {
+    // The real reason (timeout, dispose, memory) is filled in when the call unwinds.
+    failure->kind = FailKind::kTimeout;
+    failure->message = "Script execution timed out.";
+    return;
+  }
+  failure->kind = FailKind::kJSException;
+  ExceptionToFailure(*this, context, try_catch.Exception(), try_catch.Message(), failure);
+}
+
+void IsolateHolder::StopForHostException(void* exception) {
+  std::lock_guard<std::mutex> lock(term_mu_);
+  if (stop_reason_ == StopReason::kNone) {
+    stop_reason_ = StopReason::kHostException;
+    host_exception_ = exception;
+  } else {
+    Hooks().release(exception);
+  }
+  isolate_->TerminateExecution();
+  terminate_called_ = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Termination: timeouts and memory
+
+void OnTimerFired(IsolateHolder* holder, uint64_t seq) {
+  holder->RequestStop(StopReason::kTimeout, seq);
+}
+
+void IsolateHolder::RequestStop(StopReason reason, uint64_t seq) {
+  std::lock_guard<std::mutex> lock(term_mu_);
+  if (seq != active_seq_ || stop_reason_ != StopReason::kNone) return;
+  stop_reason_ = reason;
+  // The interrupt records where JavaScript was, then terminates it.
+  isolate_->RequestInterrupt(InterruptCallback, this);
+}
+
+void IsolateHolder::InterruptCallback(v8::Isolate* isolate, void*) {
+  IsolateHolder* self = From(isolate);
+  {
+    std::lock_guard<std::mutex> lock(self->term_mu_);
+    if (self->stop_reason_ == StopReason::kNone || self->terminate_called_ ||
+        self->active_seq_ == 0)
+      return;  // a stale interrupt from a call that already finished
+    self->terminate_called_ = true;
+  }
+  // Outside the lock: formatting allocates, and a GC may call NearHeapLimit, which takes it.
+  std::string stack = FormatCurrentStack(isolate);
+  {
+    std::lock_guard<std::mutex> lock(self->term_mu_);
+    self->stop_stack_ = std::move(stack);
+  }
+  isolate->TerminateExecution();
+}
+
+void IsolateHolder::OnArrayBufferLimit() {
+  oom_ = true;
+  {
+    std::lock_guard<std::mutex> lock(term_mu_);
+    if (stop_reason_ == StopReason::kNone) stop_reason_ = StopReason::kMemoryLimit;
+    terminate_called_ = true;
+  }
+  isolate_->TerminateExecution();
+}
+
+size_t IsolateHolder::NearHeapLimit(void* data, size_t current, size_t) {
+  auto* self = static_cast<IsolateHolder*>(data);
+  self->oom_ = true;
+  {
+    std::lock_guard<std::mutex> lock(self->term_mu_);
+    if (self->stop_reason_ == StopReason::kNone) self->stop_reason_ = StopReason::kMemoryLimit;
+    self->terminate_called_ = true;
+  }
+  self->isolate_->TerminateExecution();
+  return current + kHeapHeadroom;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The executor thread: a FIFO of async calls
+
+uint64_t IsolateHolder::Post(std::shared_ptr<Op> op, DoneFn done, void* arg) {
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    ticket = next_ticket_++;
+    if (executor_stop_) {
+      FailForState(&op->failure, false);
+    } else {
+      queue_.push_back(Task{std::move(op), done, arg, ticket});
+      if (!executor_started_) StartExecutor();
+      queue_cv_.notify_one();
+      return ticket;
+    }
+  }
+  if (done != nullptr) done(arg);
+  return ticket;
+}
+
+void IsolateHolder::Cancel(uint64_t ticket) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    for (auto& task : queue_) {
+      if (task.ticket == ticket) {
+        task.op->failure.kind = FailKind::kCancelled;
+        task.op->failure.message = "The call was cancelled";
+        return;
+      }
+    }
+    if (running_ticket_ != ticket) return;
+  }
+  std::lock_guard<std::mutex> lock(term_mu_);
+  cancelled_.push_back(ticket);
+  if (active_seq_ != 0 && stop_reason_ == StopReason::kNone) {
+    stop_reason_ = StopReason::kCancelled;
+    terminate_called_ = true;
+    isolate_->TerminateExecution();
+  }
+}
+
+void IsolateHolder::StartExecutor() {
+  executor_started_ = true;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kExecutorStack);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  auto* self = new std::shared_ptr<IsolateHolder>(shared_from_this());
+  pthread_t thread;
+  if (pthread_create(&thread, &attr, ExecutorMain, self) != 0) {
+    delete self;
+    executor_started_ = false;
+  }
+  pthread_attr_destroy(&attr);
+}
+
+void* IsolateHolder::ExecutorMain(void* arg) {
+  std::unique_ptr<std::shared_ptr<IsolateHolder>> self(static_cast<std::shared_ptr<IsolateHolder>*>(arg));
+  (*self)->ExecutorLoop();
+  return nullptr;
+}
+
+void IsolateHolder::ExecutorLoop() {
+  for (;;) {
+    Task task;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [this] { return !queue_.empty() || executor_stop_; });
+      if (queue_.empty()) {
+        executor_started_ = false;
+        return;
+      }
+      task = std::move(queue_.front());
+      queue_.pop_front();
+      running_ticket_ = task.ticket;
+    }
+    if (task.op->failure.kind != FailKind::kCancelled) Execute(*task.op, task.ticket);
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      running_ticket_ = 0;
+    }
+    if (task.done != nullptr) task.done(task.arg);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handles
+
+void IsolateHolder::ReleaseHandle(uint64_t id) {
+  std::lock_guard<std::mutex> lock(release_mu_);
+  pending_releases_.push_back(id);
+}
+
+void IsolateHolder::ProcessPendingReleases() {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(release_mu_);
+    if (pending_releases_.empty()) return;
+    ids.swap(pending_releases_);
+  }
+  for (uint64_t id : ids) handles_.erase(id);
+}
+
+void IsolateHolder::ForgetHandleNow(uint64_t id) { handles_.erase(id); }
+
+v8::Local<v8::Context> IsolateHolder::DefaultContext() {
+  if (default_context_.IsEmpty()) default_context_.Reset(isolate_, v8::Context::New(isolate_));
+  return default_context_.Get(isolate_);
+}
+
+uint64_t IsolateHolder::AddContext(v8::Local<v8::Context> context) {
+  uint64_t id = next_handle_++;
+  handles_[id].context.Reset(isolate_, context);
+  return id;
+}
+
+uint64_t IsolateHolder::AddScript(v8::Local<v8::UnboundScript> script) {
+  uint64_t id = next_handle_++;
+  handles_[id].script.Reset(isolate_, script);
+  return id;
+}
+
+uint64_t IsolateHolder::AddReference(v8::Local<v8::Context> context, v8::Local<v8::Value> value) {
+  uint64_t id = next_handle_++;
+  HandleEntry& entry = handles_[id];
+  entry.context.Reset(isolate_, context);
+  entry.value.Reset(isolate_, value);
+  return id;
+}
+
+v8::Local<v8::Context> IsolateHolder::GetContext(uint64_t id, Failure* failure) {
+  auto it = handles_.find(id);
+  if (it == handles_.end() || it->second.context.IsEmpty()) {
+    failure->kind = FailKind::kReleased;
+    failure->message = "Context is released";
+    return {};
+  }
+  return it->second.context.Get(isolate_);
+}
+
+v8::Local<v8::UnboundScript> IsolateHolder::GetScript(uint64_t id, Failure* failure) {
+  auto it = handles_.find(id);
+  if (it == handles_.end() || it->second.script.IsEmpty()) {
+    failure->kind = FailKind::kReleased;
+    failure->message = "Script has been released";
+    return {};
+  }
+  return it->second.script.Get(isolate_);
+}
+
+bool IsolateHolder::GetReference(uint64_t id, v8::Local<v8::Context>* context,
+                                 v8::Local<v8::Value>* value, Failure* failure) {
+  auto it = handles_.find(id);
+  if (it == handles_.end() || it->second.value.IsEmpty()) {
+    failure->kind = FailKind::kReleased;
+    failure->message = "Reference has been released";
+    return false;
+  }
+  *context = it->second.context.Get(isolate_);
+  *value = it->second.value.Get(isolate_);
+  return true;
+}
+
+void IsolateHolder::KeepHostFunction(std::shared_ptr<HostFunction> fn) {
+  host_functions_.push_back(std::move(fn));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+
+uint64_t IsolateHolder::CpuTimeNs() const {
+  std::lock_guard<std::mutex> lock(time_mu_);
+  uint64_t total = cpu_ns_;
+  if (running_) total += NowNs(running_clock_) - cpu_start_;
+  return total;
+}
+
+uint64_t IsolateHolder::WallTimeNs() const {
+  std::lock_guard<std::mutex> lock(time_mu_);
+  uint64_t total = wall_ns_;
+  if (running_) total += NowNs(CLOCK_MONOTONIC) - wall_start_;
+  return total;
+}
+
+size_t IsolateHolder::external_bytes() const { return allocator_->used(); }
+
+}  // namespace ivmhost

@@ -1,0 +1,168 @@
+// IsolateHolder owns one v8::Isolate: its lock, its executor thread, its handles, its limits.
+#pragma once
+
+#include <v8.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <pthread.h>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine.h"
+
+namespace ivmhost {
+
+class CappedAllocator;
+
+// Why the running call is being terminated.
+enum class StopReason : uint8_t { kNone, kTimeout, kDisposed, kMemoryLimit, kCancelled, kHostException };
+
+class IsolateHolder final : public IsolateHandle,
+                            public std::enable_shared_from_this<IsolateHolder> {
+ public:
+  explicit IsolateHolder(const IsolateOptions& options);
+  ~IsolateHolder() override;
+  bool Init(Failure* failure);
+
+  // IsolateHandle
+  void RunSync(Op& op) override;
+  uint64_t Post(std::shared_ptr<Op> op, DoneFn done, void* arg) override;
+  void Cancel(uint64_t ticket) override;
+  bool Dispose() override;
+  bool IsDisposed() const override { return state_.load() != kAlive; }
+  void ReleaseHandle(uint64_t id) override;
+  uint64_t CpuTimeNs() const override;
+  uint64_t WallTimeNs() const override;
+  const void* Identity() const override { return this; }
+
+  v8::Isolate* isolate() const { return isolate_; }
+  static IsolateHolder* From(v8::Isolate* isolate) {
+    return static_cast<IsolateHolder*>(isolate->GetData(0));
+  }
+
+  // Handles, valid only inside a call (isolate locked). Lookups fill `failure` when the id is gone.
+  uint64_t AddContext(v8::Local<v8::Context> context);
+  uint64_t AddScript(v8::Local<v8::UnboundScript> script);
+  uint64_t AddReference(v8::Local<v8::Context> context, v8::Local<v8::Value> value);
+  v8::Local<v8::Context> GetContext(uint64_t id, Failure* failure);
+  v8::Local<v8::UnboundScript> GetScript(uint64_t id, Failure* failure);
+  bool GetReference(uint64_t id, v8::Local<v8::Context>* context, v8::Local<v8::Value>* value,
+                    Failure* failure);
+  void ForgetHandleNow(uint64_t id);
+  // A context for work that needs one but names none (compiling a script).
+  v8::Local<v8::Context> DefaultContext();
+  // Keeps a host function alive for as long as the isolate lives.
+  void KeepHostFunction(std::shared_ptr<HostFunction> fn);
+
+  // Turns a caught exception (or a termination) into `failure`.
+  void CatchFailure(v8::Local<v8::Context> context, v8::TryCatch& try_catch, Failure* failure);
+  // A host exception that must end the running JavaScript (KeyboardInterrupt & co.).
+  void StopForHostException(void* exception);
+  // The ArrayBuffer allocator refused an allocation: the memory limit is hit.
+  void OnArrayBufferLimit();
+
+  size_t memory_limit_bytes() const { return memory_limit_; }
+  size_t external_bytes() const;
+
+ private:
+  enum State : int { kAlive, kDisposing, kDisposed };
+  struct HandleEntry {
+    v8::Global<v8::Context> context;
+    v8::Global<v8::UnboundScript> script;
+    v8::Global<v8::Value> value;
+  };
+  struct Task {
+    std::shared_ptr<Op> op;
+    DoneFn done = nullptr;
+    void* arg = nullptr;
+    uint64_t ticket = 0;
+  };
+
+  // The shared body of sync and async calls.
+  void Execute(Op& op, uint64_t ticket);
+  void RunInside(Op& op, uint64_t ticket);
+  void SettleMicrotasks(Op& op);
+  bool AcquireUser(Failure* failure);
+  void ReleaseUser();
+  void FinishDispose();
+  void FailForState(Failure* failure, bool during) const;
+  void ProcessPendingReleases();
+  void StartExecutor();
+  static void* ExecutorMain(void* self);
+  void ExecutorLoop();
+
+  // Termination, under term_mu_.
+  void RequestStop(StopReason reason, uint64_t seq);
+  static void InterruptCallback(v8::Isolate* isolate, void* data);
+  static size_t NearHeapLimit(void* data, size_t current, size_t initial);
+  static void PromiseRejected(v8::PromiseRejectMessage message);
+  friend class TimerThread;
+  friend void OnTimerFired(IsolateHolder* holder, uint64_t seq);
+
+  IsolateOptions options_;
+  size_t memory_limit_ = 0;
+  v8::Isolate* isolate_ = nullptr;
+  std::shared_ptr<CappedAllocator> allocator_;
+
+  std::atomic<int> state_{kAlive};
+  std::atomic<int> users_{0};
+  std::atomic<bool> dispose_started_{false};
+  std::atomic<bool> oom_{false};
+  std::mutex dispose_mu_;
+  std::condition_variable dispose_cv_;
+
+  // Touched only while the isolate is locked.
+  int depth_ = 0;
+  uint64_t next_handle_ = 1;
+  std::unordered_map<uint64_t, HandleEntry> handles_;
+  v8::Global<v8::Context> default_context_;
+  std::vector<std::shared_ptr<HostFunction>> host_functions_;
+  struct Rejection {
+    v8::Global<v8::Promise> promise;
+    v8::Global<v8::Value> reason;
+  };
+  std::vector<Rejection> rejections_;
+
+  std::mutex release_mu_;
+  std::vector<uint64_t> pending_releases_;
+
+  std::mutex term_mu_;
+  uint64_t active_seq_ = 0;  // the outermost call now running, 0 when idle
+  uint64_t next_seq_ = 1;
+  StopReason stop_reason_ = StopReason::kNone;
+  bool terminate_called_ = false;
+  std::string stop_stack_;
+  void* host_exception_ = nullptr;
+
+  mutable std::mutex time_mu_;
+  uint64_t cpu_ns_ = 0;
+  uint64_t wall_ns_ = 0;
+  bool running_ = false;
+  clockid_t running_clock_{};
+  uint64_t cpu_start_ = 0;
+  uint64_t wall_start_ = 0;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Task> queue_;
+  bool executor_started_ = false;
+  bool executor_stop_ = false;
+  uint64_t next_ticket_ = 1;
+  uint64_t running_ticket_ = 0;
+  std::vector<uint64_t> cancelled_;
+};
+
+// Helpers shared by the ops.
+const HostHooks& Hooks();
+v8::Local<v8::String> NewString(v8::Isolate* isolate, const StrArg& s);
+std::string ToUtf8(v8::Isolate* isolate, v8::Local<v8::Value> value);
+std::string FormatCurrentStack(v8::Isolate* isolate);
+v8::Platform* GetPlatform();
+void EnsureV8();
+
+}  // namespace ivmhost

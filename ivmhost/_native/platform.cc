@@ -1,0 +1,69 @@
+// Process-wide V8 state: the platform (initialised once, on first use, thread-safely), the fatal
+// error handlers, the host hooks and V8's version.
+#include <libplatform/libplatform.h>
+#include <v8.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+#include "engine.h"
+#include "isolate_holder.h"
+#include "v8_compat.h"
+
+namespace ivmhost {
+namespace {
+
+std::once_flag g_init_once;
+std::unique_ptr<v8::Platform> g_platform;
+HostHooks g_hooks;
+
+[[noreturn]] void Catastrophe(const char* message) {
+  if (g_hooks.catastrophic != nullptr) g_hooks.catastrophic(message);
+  std::fprintf(stderr, "ivmhost: fatal V8 error: %s\n", message);
+  std::fflush(stderr);
+  std::abort();
+}
+
+void FatalError(const char* location, const char* message) {
+  std::string text = std::string(location ? location : "") + ": " + (message ? message : "");
+  Catastrophe(text.c_str());
+}
+
+IVMHOST_OOM_HANDLER(OutOfMemory, location, is_heap) {
+  std::string text = std::string("out of memory in ") + (location ? location : "V8") +
+                     (IVMHOST_OOM_IS_HEAP ? " (heap)" : " (process)");
+  Catastrophe(text.c_str());
+}
+
+}  // namespace
+
+const HostHooks& Hooks() { return g_hooks; }
+void SetHostHooks(const HostHooks& hooks) { g_hooks = hooks; }
+
+void InstallFatalHandlers(v8::Isolate* isolate) {
+  isolate->SetFatalErrorHandler(FatalError);
+  isolate->SetOOMErrorHandler(OutOfMemory);
+}
+
+void EnsureV8() {
+  std::call_once(g_init_once, [] {
+    // Debian's libnode uses the system ICU: no data file to point at.
+    v8::V8::InitializeICU();
+    g_platform = v8::platform::NewDefaultPlatform();
+    v8::V8::InitializePlatform(g_platform.get());
+    // The inline Initialize() checks our build configuration against the library's.
+    v8::V8::Initialize();
+  });
+}
+
+v8::Platform* GetPlatform() { return g_platform.get(); }
+
+const char* V8Version() { return v8::V8::GetVersion(); }
+
+HostFunction::~HostFunction() {
+  if (fn != nullptr && g_hooks.release != nullptr) g_hooks.release(fn);
+}
+
+}  // namespace ivmhost

@@ -1,0 +1,164 @@
+# Handles (contexts, scripts, references) and Context.
+
+cdef class _Handle:
+    """Something the isolate holds for Python, named by an integer id."""
+
+    cdef Isolate _isolate
+    cdef uint64_t _id
+    cdef bint _released
+
+    cdef _bind(self, Isolate isolate, uint64_t handle_id):
+        self._isolate = isolate
+        self._id = handle_id
+        isolate._refs += 1
+
+    cdef bint _drop(self):
+        """Release the handle once; False if it was already released."""
+        if self._released or self._isolate is None:
+            return False
+        self._released = True
+        self._isolate._refs -= 1
+        self._isolate._handle.get().ReleaseHandle(self._id)
+        return True
+
+    def __dealloc__(self):
+        if not self._released and self._isolate is not None:
+            self._isolate._handle.get().ReleaseHandle(self._id)
+
+    @property
+    def isolate(self):
+        """The isolate this handle belongs to."""
+        return self._isolate
+
+
+cdef class Context(_Handle):
+    """A JavaScript global object and its builtins, inside an isolate (isolated-vm's ``Context``)."""
+
+    cdef object _global
+
+    @staticmethod
+    cdef Context _wrap(Isolate isolate, uint64_t handle_id):
+        cdef Context context = Context.__new__(Context)
+        context._bind(isolate, handle_id)
+        return context
+
+    def __init__(self):
+        raise TypeError("contexts are made by Isolate.create_context() or create_context_sync()")
+
+    def __repr__(self):
+        return f"<ivmhost.Context {'released' if self._released else 'id=%d' % self._id}>"
+
+    cdef uint64_t _checked_id(self) except 0:
+        if self._released:
+            raise ReleasedError("Context is released")
+        return self._id
+
+    @property
+    def global_(self):
+        """A :class:`Reference` to this context's global object (``globalThis``)."""
+        cdef shared_ptr[Op] op
+        if self._global is None:
+            op = MakeGlobalReference(self._checked_id())
+            run_sync(self._isolate, op)
+            self._global = val_to_py(op.get().result, self._isolate)
+        return self._global
+
+    def release(self):
+        """Release the context; using it afterwards raises ReleasedError("Context is released")."""
+        if self._global is not None:
+            self._global.release()
+            self._global = None
+        self._drop()
+
+    @property
+    def is_released(self):
+        return self._released
+
+    # -- eval ------------------------------------------------------------------------------
+
+    cdef shared_ptr[Op] _eval_op(self, code, timeout, filename, line_offset, column_offset, ResultMode mode) except *:
+        cdef StrArg source
+        cdef CompileOptions origin
+        cdef uint64_t cid = self._checked_id()
+        source_arg(self._isolate, code, &source)
+        origin_arg(filename, line_offset, column_offset, &origin)
+        cdef shared_ptr[Op] op = MakeEval(cid, move(source), move(origin), mode)
+        op.get().timeout_ms = timeout_ms(timeout)
+        return op
+
+    def eval_sync(self, code, *, timeout=None, filename=None, line_offset=0, column_offset=0):
+        """Run ``code`` in this context and return a copy of its completion value.
+
+        ``timeout`` is in milliseconds. A value that cannot be copied (a function, a class
+        instance) comes back as :data:`ivmhost.undefined`, as in isolated-vm.
+        """
+        cdef shared_ptr[Op] op = self._eval_op(code, timeout, filename, line_offset, column_offset,
+                                               ResultMode.kCopyOrUndefined)
+        run_sync(self._isolate, op)
+        return val_to_py(op.get().result, self._isolate)
+
+    async def eval(self, code, *, timeout=None, filename=None, line_offset=0, column_offset=0):
+        """Async twin of :meth:`eval_sync`: queued on the isolate's thread, in order."""
+        box = box_op(self._eval_op(code, timeout, filename, line_offset, column_offset,
+                                   ResultMode.kCopyOrUndefined))
+        await await_op(self._isolate, box)
+        return val_to_py((<_OpBox>box).op.get().result, self._isolate)
+
+    def eval_ignored(self, code, *, timeout=None, filename=None, line_offset=0, column_offset=0):
+        """Queue ``code`` to run; returns None at once and drops the result and any error."""
+        post_ignored(self._isolate, self._eval_op(code, timeout, filename, line_offset, column_offset,
+                                                  ResultMode.kIgnore))
+
+    # -- eval_closure ----------------------------------------------------------------------
+
+    cdef shared_ptr[Op] _closure_op(self, code, args, timeout, filename, ResultMode mode) except *:
+        cdef StrArg source
+        cdef CompileOptions origin
+        cdef vector[Val] argv
+        cdef uint64_t cid = self._checked_id()
+        cdef Py_ssize_t i
+        source_arg(self._isolate, code, &source)
+        origin_arg(filename, 0, 0, &origin)
+        if not isinstance(args, (list, tuple)):
+            raise TypeError(f"args must be a list or tuple, not {type(args).__name__}")
+        argv.resize(len(args))
+        for i in range(len(args)):
+            py_to_val(args[i], &argv[i], self._isolate, 0)
+        cdef shared_ptr[Op] op = MakeEvalClosure(cid, move(source), move(origin), move(argv), mode)
+        op.get().timeout_ms = timeout_ms(timeout)
+        return op
+
+    def eval_closure_sync(self, code, args=(), *, timeout=None, filename=None):
+        """Run ``code`` as a function body with ``args`` as ``$0``, ``$1``...; return its result.
+
+        Arguments are copied in; a result that cannot be copied raises TransferError.
+        """
+        cdef shared_ptr[Op] op = self._closure_op(code, args, timeout, filename, ResultMode.kCopyStrict)
+        run_sync(self._isolate, op)
+        return val_to_py(op.get().result, self._isolate)
+
+    async def eval_closure(self, code, args=(), *, timeout=None, filename=None):
+        """Async twin of :meth:`eval_closure_sync`."""
+        box = box_op(self._closure_op(code, args, timeout, filename, ResultMode.kCopyStrict))
+        await await_op(self._isolate, box)
+        return val_to_py((<_OpBox>box).op.get().result, self._isolate)
+
+    def eval_closure_ignored(self, code, args=(), *, timeout=None, filename=None):
+        """Queue the closure; returns None at once and drops the result and any error."""
+        post_ignored(self._isolate, self._closure_op(code, args, timeout, filename, ResultMode.kIgnore))
+
+    # -- context managers ------------------------------------------------------------------
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if not self._released:
+            self.release()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info):
+        if not self._released:
+            self.release()

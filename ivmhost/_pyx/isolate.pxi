@@ -1,0 +1,152 @@
+# Isolate: one V8 isolate with its own heap, limits, executor thread and handles.
+
+cdef class Isolate:
+    """A V8 isolate: its own heap, garbage collector and limits (isolated-vm's ``Isolate``).
+
+    ``memory_limit`` is in MB (minimum 8) and covers the heap and ArrayBuffer memory; when it is hit
+    the isolate is disposed and its calls raise :class:`MemoryLimitError`. Use it as a context
+    manager (sync or async) to dispose it on exit::
+
+        with ivmhost.Isolate(memory_limit=32) as isolate:
+            context = isolate.create_context_sync()
+            assert context.eval_sync("6 * 7") == 42
+    """
+
+    cdef shared_ptr[IsolateHandle] _handle
+    cdef readonly int memory_limit
+    cdef int _refs
+    cdef object __weakref__
+
+    def __init__(self, memory_limit=128, *, inspector=False, snapshot=None, on_catastrophic_error=None):
+        cdef IsolateOptions options
+        cdef Failure failure
+        if isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, float)):
+            raise TypeError(f"memory_limit must be a number of MB, not {type(memory_limit).__name__}")
+        if memory_limit < 8:
+            raise ValueError(f"memory_limit must be at least 8 (MB), not {memory_limit}")
+        if snapshot is not None:
+            raise NotImplementedError("snapshots arrive with the modules issue; pass snapshot=None")
+        if on_catastrophic_error is not None:
+            if not callable(on_catastrophic_error):
+                raise TypeError("on_catastrophic_error must be callable")
+            _catastrophic_callbacks.append(on_catastrophic_error)
+        self.memory_limit = int(memory_limit)
+        options.memory_limit_mb = self.memory_limit
+        options.inspector = bool(inspector)
+        with nogil:
+            self._handle = NewIsolate(options, &failure)
+        if not self._handle:
+            raise_failure(failure, None)
+
+    def __dealloc__(self):
+        cdef IsolateHandle* handle = self._handle.get()
+        if handle != NULL and not handle.IsDisposed():
+            with nogil:
+                handle.Dispose()
+
+    def __repr__(self):
+        state = "disposed" if self.is_disposed else f"memory_limit={self.memory_limit}"
+        return f"<ivmhost.Isolate {state}>"
+
+    @property
+    def is_disposed(self):
+        """True once :meth:`dispose` ran or a memory limit disposed the isolate."""
+        return self._handle.get().IsDisposed()
+
+    @property
+    def reference_count(self):
+        """How many live handles (contexts, scripts, references) belong to this isolate."""
+        return self._refs
+
+    @property
+    def cpu_time(self):
+        """CPU time spent running JavaScript in this isolate, in ns (readable while it runs)."""
+        return self._handle.get().CpuTimeNs()
+
+    @property
+    def wall_time(self):
+        """Wall-clock time spent inside this isolate, in ns (readable while it runs)."""
+        return self._handle.get().WallTimeNs()
+
+    def dispose(self):
+        """Dispose the isolate: stop what runs in it and free its memory.
+
+        A call running in it fails with "Isolate was disposed during execution"; later calls
+        raise :class:`IsolateDisposedError`. Disposing twice raises IsolateDisposedError.
+        """
+        cdef IsolateHandle* handle = self._handle.get()
+        cdef cbool done
+        with nogil:
+            done = handle.Dispose()
+        if not done:
+            raise IsolateDisposedError("Isolate is already disposed")
+
+    # -- contexts --------------------------------------------------------------------------
+
+    def create_context_sync(self, *, inspector=False):
+        """Create a new context (a global object and its builtins) in this isolate."""
+        cdef shared_ptr[Op] op = MakeCreateContext()
+        run_sync(self, op)
+        return Context._wrap(self, op.get().result.handle)
+
+    async def create_context(self, *, inspector=False):
+        """Async twin of :meth:`create_context_sync`."""
+        box = box_op(MakeCreateContext())
+        await await_op(self, box)
+        return Context._wrap(self, (<_OpBox>box).op.get().result.handle)
+
+    # -- scripts ---------------------------------------------------------------------------
+
+    cdef shared_ptr[Op] _compile_op(self, code, filename, line_offset, column_offset) except *:
+        cdef StrArg source
+        cdef CompileOptions origin
+        source_arg(self, code, &source)
+        origin_arg(filename, line_offset, column_offset, &origin)
+        return MakeCompileScript(move(source), move(origin))
+
+    def compile_script_sync(self, code, *, filename=None, line_offset=0, column_offset=0):
+        """Compile ``code`` once, to run in any context of this isolate."""
+        cdef shared_ptr[Op] op = self._compile_op(code, filename, line_offset, column_offset)
+        run_sync(self, op)
+        return Script._wrap(self, op.get().result.handle)
+
+    async def compile_script(self, code, *, filename=None, line_offset=0, column_offset=0):
+        """Async twin of :meth:`compile_script_sync`."""
+        box = box_op(self._compile_op(code, filename, line_offset, column_offset))
+        await await_op(self, box)
+        return Script._wrap(self, (<_OpBox>box).op.get().result.handle)
+
+    # -- statistics ------------------------------------------------------------------------
+
+    cdef object _heap_statistics(self, Op* op):
+        values = [int(op.result.items[i].number) for i in range(op.result.items.size())]
+        values[11] = bool(values[11])
+        return HeapStatistics(*values)
+
+    def get_heap_statistics_sync(self):
+        """The heap's statistics as a :class:`HeapStatistics` (V8's field names)."""
+        cdef shared_ptr[Op] op = MakeHeapStatistics()
+        run_sync(self, op)
+        return self._heap_statistics(op.get())
+
+    async def get_heap_statistics(self):
+        """Async twin of :meth:`get_heap_statistics_sync`."""
+        box = box_op(MakeHeapStatistics())
+        await await_op(self, box)
+        return self._heap_statistics((<_OpBox>box).op.get())
+
+    # -- context managers ------------------------------------------------------------------
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if not self.is_disposed:
+            self.dispose()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info):
+        if not self.is_disposed:
+            self.dispose()

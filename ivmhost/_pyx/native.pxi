@@ -1,0 +1,131 @@
+# Declarations of the engine's C++ face (ivmhost/_native/engine.h). No V8 type appears here.
+
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libcpp cimport bool as cbool
+from libcpp.memory cimport shared_ptr
+from libcpp.string cimport string
+from libcpp.utility cimport move
+from libcpp.vector cimport vector
+
+
+cdef extern from "engine.h" namespace "ivmhost" nogil:
+    cdef enum class ValKind "ivmhost::ValKind" (uint8_t):
+        kUndefined
+        kNull
+        kBool
+        kNumber
+        kBigInt
+        kString
+        kBytes
+        kTypedArray
+        kArray
+        kObject
+        kDate
+        kError
+        kReference
+        kCallback
+        kUnsupported
+
+    cdef enum class FailKind "ivmhost::FailKind" (uint8_t):
+        kNone
+        kJSException
+        kTimeout
+        kDisposed
+        kDisposedDuring
+        kMemoryLimit
+        kReleased
+        kTransfer
+        kType
+        kValue
+        kHostException
+        kCancelled
+        kInternal
+
+    cdef enum class ResultMode "ivmhost::ResultMode" (uint8_t):
+        kCopyOrUndefined
+        kCopyStrict
+        kPrimitiveOrReference
+        kReference
+        kIgnore
+
+    cdef cppclass HostFunction:
+        HostFunction(void* fn)
+        void* fn
+        string name
+
+    cdef cppclass Val:
+        ValKind kind
+        cbool boolean
+        cbool one_byte
+        double number
+        uint64_t handle
+        string data
+        string text
+        string stack
+        vector[Val] keys
+        vector[Val] items
+        shared_ptr[HostFunction] host
+
+    cdef cppclass Failure:
+        FailKind kind
+        string message
+        string stack
+        Val error
+        void* host_exception
+
+    ctypedef cbool (*HostCallFn)(void* fn, vector[Val]& args, Val* result, Failure* failure) noexcept
+    ctypedef void (*HostReleaseFn)(void* obj) noexcept
+    ctypedef void (*HostCatastrophicFn)(const char* message) noexcept
+
+    cdef cppclass HostHooks:
+        HostCallFn call
+        HostReleaseFn release
+        HostCatastrophicFn catastrophic
+
+    void SetHostHooks(const HostHooks& hooks)
+
+    cdef cppclass Op:
+        Val result
+        Failure failure
+        double timeout_ms
+
+    cdef cppclass StrArg:
+        string data
+        cbool one_byte
+
+    cdef cppclass CompileOptions:
+        StrArg filename
+        int line_offset
+        int column_offset
+
+    shared_ptr[Op] MakeCreateContext()
+    shared_ptr[Op] MakeEval(uint64_t context, StrArg code, CompileOptions origin, ResultMode mode)
+    shared_ptr[Op] MakeEvalClosure(uint64_t context, StrArg code, CompileOptions origin,
+                                   vector[Val] args, ResultMode mode)
+    shared_ptr[Op] MakeCompileScript(StrArg code, CompileOptions origin)
+    shared_ptr[Op] MakeRunScript(uint64_t script, uint64_t context, cbool release, ResultMode mode)
+    shared_ptr[Op] MakeGlobalReference(uint64_t context)
+    shared_ptr[Op] MakeReferenceGet(uint64_t reference, Val key, ResultMode mode)
+    shared_ptr[Op] MakeReferenceSet(uint64_t reference, Val key, Val value)
+    shared_ptr[Op] MakeReferenceDelete(uint64_t reference, Val key)
+    shared_ptr[Op] MakeHeapStatistics()
+
+    cdef cppclass IsolateOptions:
+        size_t memory_limit_mb
+        cbool inspector
+
+    ctypedef void (*DoneFn)(void* arg) noexcept
+
+    cdef cppclass IsolateHandle:
+        void RunSync(Op& op)
+        uint64_t Post(shared_ptr[Op] op, DoneFn done, void* arg)
+        void Cancel(uint64_t ticket)
+        cbool Dispose()
+        cbool IsDisposed()
+        void ReleaseHandle(uint64_t id)
+        uint64_t CpuTimeNs()
+        uint64_t WallTimeNs()
+
+    shared_ptr[IsolateHandle] NewIsolate(const IsolateOptions& options, Failure* failure)
+    const char* V8Version()
+    int64_t LiveIsolates()

@@ -1,0 +1,183 @@
+# Copying values between Python objects and the engine's Val trees (DESIGN.md, "Values crossing").
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
+from libc.math cimport floor, isfinite, signbit
+
+
+cdef extern from "Python.h":
+    int PyUnicode_KIND(object s)
+    void* PyUnicode_DATA(object s)
+    Py_ssize_t PyUnicode_GET_LENGTH(object s)
+
+
+cdef double _MAX_SAFE = 9007199254740992.0  # 2**53
+cdef int _MAX_DEPTH = 1000
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+cdef int str_to_arg(object s, StrArg* out) except -1:
+    """A Python str in V8's encodings: Latin-1 or UTF-16 code units (lone surrogates kept)."""
+    cdef int kind = PyUnicode_KIND(s)
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s)
+    cdef bytes encoded
+    if kind == 1:
+        out.data.assign(<const char*>PyUnicode_DATA(s), n)
+        out.one_byte = True
+    elif kind == 2:
+        # UCS-2 is UTF-16 without surrogate pairs; lone surrogates pass through as they are.
+        out.data.assign(<const char*>PyUnicode_DATA(s), n * 2)
+        out.one_byte = False
+    else:
+        encoded = (<str>s).encode("utf-16-le", "surrogatepass")
+        out.data.assign(<const char*>encoded, len(encoded))
+        out.one_byte = False
+    return 0
+
+
+cdef str arg_text(const string& data, cbool one_byte):
+    cdef int byteorder = -1  # little-endian, as V8 writes it
+    if one_byte:
+        return PyUnicode_DecodeLatin1(data.data(), data.size(), NULL)
+    return PyUnicode_DecodeUTF16(data.data(), data.size(), "surrogatepass", &byteorder)
+
+
+cdef str utf8_text(const string& data):
+    return data.decode("utf-8", "replace")
+
+
+cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
+    """Copy a Python value into `out` (DESIGN.md's copy table), or raise TransferError."""
+    cdef double d
+    cdef StrArg s
+    cdef Py_ssize_t i
+    cdef Val* item
+    cdef HostFunction* fn
+    if depth > _MAX_DEPTH:
+        raise TransferError("A non-transferable value was passed: it is nested too deeply (or is cyclic)")
+    if obj is undefined:
+        out.kind = ValKind.kUndefined
+    elif obj is None:
+        out.kind = ValKind.kNull
+    elif obj is True or obj is False:
+        out.kind = ValKind.kBool
+        out.boolean = obj is True
+    elif type(obj) is float:
+        out.kind = ValKind.kNumber
+        out.number = obj
+    elif isinstance(obj, int):
+        if -9007199254740992 <= obj <= 9007199254740992:
+            out.kind = ValKind.kNumber
+            out.number = <double>obj
+        else:
+            out.kind = ValKind.kBigInt
+            out.boolean = obj < 0
+            magnitude = -obj if obj < 0 else obj
+            raw = magnitude.to_bytes(((magnitude.bit_length() + 63) // 64) * 8, "little")
+            out.data.assign(<const char*>raw, len(raw))
+    elif isinstance(obj, str):
+        str_to_arg(obj, &s)
+        out.kind = ValKind.kString
+        out.data.swap(s.data)
+        out.one_byte = s.one_byte
+    elif isinstance(obj, float):
+        out.kind = ValKind.kNumber
+        out.number = obj
+    elif isinstance(obj, (bytes, bytearray, memoryview)):
+        raw = bytes(obj)
+        out.kind = ValKind.kBytes
+        out.data.assign(<const char*>raw, len(raw))
+    elif isinstance(obj, (list, tuple)):
+        out.kind = ValKind.kArray
+        out.items.resize(len(obj))
+        for i in range(len(obj)):
+            py_to_val(obj[i], &out.items[i], isolate, depth + 1)
+    elif isinstance(obj, dict):
+        out.kind = ValKind.kObject
+        out.items.resize(len(obj))
+        out.keys.resize(len(obj))
+        i = 0
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise TransferError(
+                    f"A non-transferable value was passed: dict keys must be str, not {type(key).__name__}"
+                )
+            py_to_val(key, &out.keys[i], isolate, depth + 1)
+            py_to_val(value, &out.items[i], isolate, depth + 1)
+            i += 1
+    elif isinstance(obj, datetime.datetime):
+        if obj.tzinfo is None or obj.utcoffset() is None:
+            raise TransferError(
+                "A non-transferable value was passed: a naive datetime is ambiguous; "
+                "give it a tzinfo (e.g. datetime.timezone.utc)"
+            )
+        out.kind = ValKind.kDate
+        out.number = (obj - _EPOCH) // datetime.timedelta(microseconds=1) / 1000.0
+    elif isinstance(obj, Reference):
+        if (<Reference>obj)._isolate is not isolate:
+            raise TransferError("A Reference from another isolate cannot be passed here")
+        out.kind = ValKind.kReference
+        out.handle = (<Reference>obj)._checked_id()
+    elif callable(obj):
+        out.kind = ValKind.kCallback
+        Py_INCREF(obj)
+        out.host.reset(new HostFunction(<void*>obj))
+        name = getattr(obj, "__name__", "")
+        if isinstance(name, str):
+            out.host.get().name = name.encode("utf-8", "replace")
+    else:
+        raise TransferError(f"A non-transferable value was passed: {type(obj).__name__}")
+    return 0
+
+
+cdef object number_to_py(double d):
+    # JavaScript has one number type: integral values within 2**53 become int, the rest float.
+    if isfinite(d) and floor(d) == d and -_MAX_SAFE <= d <= _MAX_SAFE and not (d == 0 and signbit(d)):
+        return int(d)
+    return d
+
+
+cdef object val_to_py(const Val& v, Isolate isolate):
+    cdef ValKind kind = v.kind
+    cdef size_t i
+    cdef Reference ref
+    if kind == ValKind.kNumber:
+        return number_to_py(v.number)
+    if kind == ValKind.kString:
+        return arg_text(v.data, v.one_byte)
+    if kind == ValKind.kUndefined or kind == ValKind.kUnsupported:
+        return undefined
+    if kind == ValKind.kNull:
+        return None
+    if kind == ValKind.kBool:
+        return v.boolean
+    if kind == ValKind.kBigInt:
+        magnitude = int.from_bytes(PyBytes_FromStringAndSize(v.data.data(), v.data.size()), "little")
+        return -magnitude if v.boolean else magnitude
+    if kind == ValKind.kBytes:
+        return PyBytes_FromStringAndSize(v.data.data(), v.data.size())
+    if kind == ValKind.kTypedArray:
+        raw = bytearray(PyBytes_FromStringAndSize(v.data.data(), v.data.size()))
+        return memoryview(raw).cast(v.text.decode("ascii"))
+    if kind == ValKind.kArray:
+        return [val_to_py(v.items[i], isolate) for i in range(v.items.size())]
+    if kind == ValKind.kObject:
+        return {val_to_py(v.keys[i], isolate): val_to_py(v.items[i], isolate) for i in range(v.items.size())}
+    if kind == ValKind.kDate:
+        if not isfinite(v.number):
+            return undefined
+        return _EPOCH + datetime.timedelta(milliseconds=v.number)
+    if kind == ValKind.kError:
+        return make_js_error(v)
+    if kind == ValKind.kReference:
+        if isolate is None:
+            return undefined
+        ref = Reference.__new__(Reference)
+        ref._bind_ref(isolate, v.handle, utf8_text(v.text))
+        return ref
+    return undefined
+
+
+cdef object make_js_error(const Val& v):
+    return JSError(utf8_text(v.data), utf8_text(v.text), utf8_text(v.stack))
