@@ -1,0 +1,48 @@
+# The two commands (see README.md):
+#   make run    set everything up, then run the main example
+#   make test   set everything up, then run the tests
+# Both are idempotent: a second run only redoes what changed.
+
+PYTHON ?= python3
+export PIP_BREAK_SYSTEM_PACKAGES := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_ROOT_USER_ACTION := ignore
+
+STAMP := build/.stamps
+SOURCES := $(wildcard ivmhost/*.pyx ivmhost/_pyx/*.pxi ivmhost/_native/*.cc ivmhost/_native/*.h) setup.py
+
+.PHONY: run test setup v8 deps build bench clean
+
+run: setup
+	$(PYTHON) examples/quickstart.py
+
+test: setup
+	$(PYTHON) -m pytest tests
+
+setup: v8 deps build $(STAMP)/editable
+
+v8:
+	$(PYTHON) vendor/v8/fetch.py
+
+deps: $(STAMP)/deps
+$(STAMP)/deps: requirements-dev.txt
+	@mkdir -p $(STAMP)
+	@$(PYTHON) -m pip --version >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q python3-pip python3-dev; }
+	$(PYTHON) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+build: $(STAMP)/build
+$(STAMP)/build: $(SOURCES) vendor/v8/dist/BUILD-INFO.json $(STAMP)/deps
+	$(PYTHON) setup.py -q build_ext --inplace
+	@touch $@
+
+# `import ivmhost` from anywhere: an editable install pointing at this tree (made once).
+$(STAMP)/editable: pyproject.toml $(STAMP)/build
+	$(PYTHON) -m pip install -q --no-build-isolation --no-deps -e .
+	@touch $@
+
+bench: setup
+	$(PYTHON) benchmarks/engine.py
+
+clean:
+	rm -rf build ivmhost/_engine.cpp ivmhost/*.so *.egg-info

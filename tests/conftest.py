@@ -1,0 +1,54 @@
+"""Fixtures that clean up after themselves, and a leak check on every test."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import ivmhost
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Every async test runs under both anyio backends."""
+    return request.param
+
+
+@pytest.fixture
+def make_isolate() -> Iterator[Callable[..., ivmhost.Isolate]]:
+    """A factory of isolates, each disposed at the end of the test."""
+    made: list[ivmhost.Isolate] = []
+
+    def factory(**options: object) -> ivmhost.Isolate:
+        isolate = ivmhost.Isolate(**options)  # type: ignore[arg-type]
+        made.append(isolate)
+        return isolate
+
+    yield factory
+    for isolate in made:
+        if not isolate.is_disposed:
+            isolate.dispose()
+
+
+@pytest.fixture
+def isolate(make_isolate: Callable[..., ivmhost.Isolate]) -> ivmhost.Isolate:
+    return make_isolate()
+
+
+@pytest.fixture
+def context(isolate: ivmhost.Isolate) -> Iterator[ivmhost.Context]:
+    context = isolate.create_context_sync()
+    yield context
+    if not isolate.is_disposed:
+        context.release()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_isolates() -> Iterator[None]:
+    """Every isolate a test makes is disposed by the end of it."""
+    before = ivmhost.live_isolates()
+    yield
+    gc.collect()
+    assert ivmhost.live_isolates() == before, "the test left isolates undisposed"
