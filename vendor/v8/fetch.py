@@ -97,17 +97,21 @@ def run(cmd: list[str], cwd: Path | None = None) -> str:
 
 
 def runtime_packages(pin: dict, debs: list[Path]) -> list[str]:
-    """The pin's runtime list plus whatever the library package's Depends names (minus node-*)."""
-    names = list(pin["runtime"])
+    """What the library package's Depends names (minus node-*); the pin's list if that is empty.
+
+    The .deb's own Depends is authoritative (names move between releases: libssl3 -> libssl3t64);
+    the pin's list documents them and is the fallback.
+    """
+    names: list[str] = []
     for deb in debs:
-        if not deb.name.startswith(pin["packages"][0] + "_"):
+        if not re.match(r"libnode\d+_", deb.name):
             continue
         depends = run(["dpkg-deb", "-f", str(deb), "Depends"])
         for alternative in depends.split(","):
             name = alternative.split("|")[0].split("(")[0].strip().split(":")[0]
             if name and not _JS_ONLY_DEPENDENCY.match(name) and name not in names:
                 names.append(name)
-    return names
+    return names or list(pin["runtime"])
 
 
 def missing_packages(names: list[str]) -> list[str]:
@@ -150,10 +154,29 @@ def download(packages: list[str], into: Path) -> list[Path]:
         log("apt-get download failed; running apt-get update and retrying")
         run(["apt-get", "update"])
         run(cmd, cwd=into)
-    debs = sorted(into.glob("*.deb"))
+    debs = [d for d in sorted(into.glob("*.deb")) if d.name.split("_")[0] in packages]
     if len(debs) != len(packages):
         raise FetchError(f"expected {len(packages)} .deb files from apt-get download, got {debs}")
     return debs
+
+
+def download_pair(pin: dict, release: str, into: Path) -> list[Path]:
+    """The library package and libnode-dev, always as a matching pair.
+
+    The library package is the one libnode-dev depends on (normally the pin's name; a different
+    name is accepted when the headers still carry the pinned V8 major.minor).
+    """
+    lib_name, dev_name = pin["packages"]
+    log(f"downloading {dev_name} (Debian {release})")
+    (dev,) = download([dev_name], into)
+    depends = run(["dpkg-deb", "-f", str(dev), "Depends"])
+    found = re.findall(r"\b(libnode\d+)\b", depends)
+    if found and found[0] != lib_name:
+        log(f"note: {dev.name} depends on {found[0]}, the pin names {lib_name}; taking {found[0]}")
+        lib_name = found[0]
+    log(f"downloading {lib_name}")
+    download([lib_name], into)
+    return sorted(into.glob("*.deb"))
 
 
 def up_to_date(pin: dict) -> bool:
@@ -166,7 +189,7 @@ def up_to_date(pin: dict) -> bool:
     return (
         info.get("packages_requested") == pin["packages"]
         and info.get("v8_expected") == pin["v8"]
-        and (DIST / "lib" / pin["library"]).exists()
+        and (DIST / "lib" / info.get("library", pin["library"])).exists()
         and (DIST / "include" / "v8-version.h").exists()
     )
 
@@ -175,8 +198,7 @@ def fetch(pin: dict, release: str) -> None:
     with tempfile.TemporaryDirectory(prefix="ivmhost-v8-") as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "debs").mkdir()
-        log(f"downloading {' '.join(pin['packages'])} (Debian {release})")
-        debs = download(pin["packages"], tmp / "debs")
+        debs = download_pair(pin, release, tmp / "debs")
         root = tmp / "root"
         for deb in debs:
             run(["dpkg-deb", "-x", str(deb), str(root)])
@@ -189,17 +211,20 @@ def fetch(pin: dict, release: str) -> None:
                 f"the headers in {[d.name for d in debs]} are V8 {v8_version}, the pin expects "
                 f"{pin['v8']}; update [debian.{release}] in vendor/v8/pin.toml"
             )
-        libs = list(root.glob(f"usr/lib/*/{pin['library']}"))
+        libs = [p for p in root.glob("usr/lib/*/libnode.so.*") if not p.is_symlink()]
         if len(libs) != 1:
-            raise FetchError(f"{pin['library']} is not in {[d.name for d in debs]}")
+            raise FetchError(f"no single libnode.so.N in {[d.name for d in debs]}: {libs}")
+        library = libs[0].name
+        if library != pin["library"]:
+            log(f"note: the package carries {library}, the pin names {pin['library']}; using {library}")
         runtime = runtime_packages(pin, debs)
 
         staging = HERE / "dist.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         (staging / "lib").mkdir(parents=True)
         shutil.copytree(include, staging / "include")
-        shutil.copy2(libs[0], staging / "lib" / pin["library"])
-        (staging / "lib" / "libnode.so").symlink_to(pin["library"])
+        shutil.copy2(libs[0], staging / "lib" / library)
+        (staging / "lib" / "libnode.so").symlink_to(library)
         info = {
             "debian": release,
             "packages_requested": pin["packages"],
@@ -212,7 +237,7 @@ def fetch(pin: dict, release: str) -> None:
             },
             "v8_expected": pin["v8"],
             "v8_version": v8_version,
-            "library": pin["library"],
+            "library": library,
             "defines": pin["defines"],
             "runtime_packages": runtime,
         }
