@@ -64,6 +64,7 @@ enum class FailKind : uint8_t {
   kValue,           // bad argument value
   kHostException,   // a host BaseException that must reach the caller as itself
   kCancelled,       // the awaiting task went away
+  kInterrupted,     // Ctrl-C: Python raises KeyboardInterrupt
   kInternal,
 };
 

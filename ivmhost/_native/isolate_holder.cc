@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "convert.h"
+#include "interrupt.h"
 #include "timer_thread.h"
 
 namespace ivmhost {
@@ -268,6 +269,9 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
     seq = active_seq_;
   }
   if (op.timeout_ms > 0) timer = ScheduleTimeout(this, seq, op.timeout_ms);
+  bool main_thread = outermost && ticket == 0 && OnMainThread();
+  MainThreadCall covered;
+  if (main_thread) covered = BeginMainThreadCall(this, seq);
   depth_++;
   if (cancelled_before_start) {
     op.failure.kind = FailKind::kCancelled;
@@ -276,6 +280,7 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
     if (outermost) SettleMicrotasks(op);
   }
   depth_--;
+  if (main_thread) EndMainThreadCall(covered);
   if (timer != 0) CancelTimeout(timer);
   if (!outermost) return;
 
@@ -330,6 +335,11 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
       op.failure = Failure();
       op.failure.kind = FailKind::kCancelled;
       op.failure.message = "The call was cancelled";
+      break;
+    case StopReason::kInterrupted:
+      op.failure = Failure();
+      op.failure.kind = FailKind::kInterrupted;
+      op.failure.message = "Interrupted";
       break;
     case StopReason::kHostException:
       op.failure = Failure();

@@ -20,7 +20,15 @@ namespace ivmhost {
 class CappedAllocator;
 
 // Why the running call is being terminated.
-enum class StopReason : uint8_t { kNone, kTimeout, kDisposed, kMemoryLimit, kCancelled, kHostException };
+enum class StopReason : uint8_t {
+  kNone,
+  kTimeout,
+  kDisposed,
+  kMemoryLimit,
+  kCancelled,
+  kHostException,
+  kInterrupted,
+};
 
 class IsolateHolder final : public IsolateHandle,
                             public std::enable_shared_from_this<IsolateHolder> {
@@ -63,6 +71,8 @@ class IsolateHolder final : public IsolateHandle,
   void CatchFailure(v8::Local<v8::Context> context, v8::TryCatch& try_catch, Failure* failure);
   // A host exception that must end the running JavaScript (KeyboardInterrupt & co.).
   void StopForHostException(void* exception);
+  // Ctrl-C reached the main thread while call `seq` ran there.
+  void Interrupt(uint64_t seq) { RequestStop(StopReason::kInterrupted, seq); }
   // The ArrayBuffer allocator refused an allocation: the memory limit is hit.
   void OnArrayBufferLimit();
 

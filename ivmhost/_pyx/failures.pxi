@@ -1,6 +1,10 @@
 # The one place where engine failures become Python exceptions, and where the engine calls back
 # into Python (host hooks).
 
+cdef extern from "Python.h":
+    int PyErr_CheckSignals() except -1
+
+
 cdef int raise_failure(Failure& f, Isolate isolate) except -1:
     cdef FailKind kind = f.kind
     cdef object exc
@@ -29,6 +33,10 @@ cdef int raise_failure(Failure& f, Isolate isolate) except -1:
         Py_DECREF(exc)  # the failure owned one reference; `exc` holds its own now
         f.host_exception = NULL
         raise exc
+    if kind == FailKind.kInterrupted:
+        # Python's own SIGINT handler ran too (ours is chained in front of it): let it raise.
+        PyErr_CheckSignals()
+        raise KeyboardInterrupt
     if kind == FailKind.kCancelled:
         raise anyio.get_cancelled_exc_class()()
     raise IvmhostError(message or "internal engine error")

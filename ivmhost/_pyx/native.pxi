@@ -39,6 +39,7 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         kValue
         kHostException
         kCancelled
+        kInterrupted
         kInternal
 
     cdef enum class ResultMode "ivmhost::ResultMode" (uint8_t):

@@ -127,3 +127,36 @@ def test_nested_sync_call_from_a_callback(context: ivmhost.Context) -> None:
         return context.eval_sync(f"{x} * 10") + 1
 
     assert context.eval_closure_sync("return $0(4) + $0(5)", [reenter]) == 92
+
+
+CTRL_C_CHILD = """
+import sys, time, ivmhost
+isolate = ivmhost.Isolate()
+context = isolate.create_context_sync()
+print("ready", flush=True)
+began = time.perf_counter()
+try:
+    context.eval_sync("function busy() { for (;;) {} } busy()")
+except KeyboardInterrupt:
+    print("KeyboardInterrupt %.2f" % (time.perf_counter() - began), flush=True)
+print("after", context.eval_sync("40 + 2"), flush=True)
+isolate.dispose()
+"""
+
+
+def test_ctrl_c_stops_a_long_sync_call_on_the_main_thread() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=30)
+    lines = out.splitlines()
+    assert lines[0].startswith("KeyboardInterrupt")
+    assert float(lines[0].split()[1]) < 5.0
+    assert lines[1] == "after 42"
+    assert child.returncode == 0

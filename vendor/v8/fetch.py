@@ -154,28 +154,25 @@ def download(packages: list[str], into: Path) -> list[Path]:
         log("apt-get download failed; running apt-get update and retrying")
         run(["apt-get", "update"])
         run(cmd, cwd=into)
-    debs = [d for d in sorted(into.glob("*.deb")) if d.name.split("_")[0] in packages]
+    names = {p.split("=")[0] for p in packages}
+    debs = [d for d in sorted(into.glob("*.deb")) if d.name.split("_")[0] in names]
     if len(debs) != len(packages):
         raise FetchError(f"expected {len(packages)} .deb files from apt-get download, got {debs}")
     return debs
 
 
 def download_pair(pin: dict, release: str, into: Path) -> list[Path]:
-    """The library package and libnode-dev, always as a matching pair.
+    """The library package and libnode-dev of the very same version (one source package).
 
-    The library package is the one libnode-dev depends on (normally the pin's name; a different
-    name is accepted when the headers still carry the pinned V8 major.minor).
+    The library's current version is taken; libnode-dev is then asked for at that exact version,
+    so a newer libnode-dev from another repository (nodesource's) can never pair with it.
     """
     lib_name, dev_name = pin["packages"]
-    log(f"downloading {dev_name} (Debian {release})")
-    (dev,) = download([dev_name], into)
-    depends = run(["dpkg-deb", "-f", str(dev), "Depends"])
-    found = re.findall(r"\b(libnode\d+)\b", depends)
-    if found and found[0] != lib_name:
-        log(f"note: {dev.name} depends on {found[0]}, the pin names {lib_name}; taking {found[0]}")
-        lib_name = found[0]
-    log(f"downloading {lib_name}")
-    download([lib_name], into)
+    log(f"downloading {lib_name} (Debian {release})")
+    (lib,) = download([lib_name], into)
+    version = run(["dpkg-deb", "-f", str(lib), "Version"]).strip()
+    log(f"downloading {dev_name}={version}")
+    download([f"{dev_name}={version}"], into)
     return sorted(into.glob("*.deb"))
 
 
