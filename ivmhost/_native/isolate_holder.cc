@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "convert.h"
-#include "interrupt.h"
+#include "call_monitor.h"
 #include "timer_thread.h"
 
 namespace ivmhost {
@@ -26,12 +26,6 @@ constexpr size_t kMiB = 1024 * 1024;
 // completes and the termination can unwind (less lets one large allocation abort the process).
 constexpr size_t kHeapHeadroom = 1024 * kMiB;
 constexpr size_t kExecutorStack = 8 * kMiB;
-
-uint64_t NowNs(clockid_t clock) {
-  timespec ts;
-  clock_gettime(clock, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // The lowest address JavaScript may use on this thread, from the thread's real stack bounds.
 // Cached per thread: pthread_getattr_np costs ~250 µs on the main thread.
@@ -259,19 +253,13 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
         stop_reason_ = StopReason::kCancelled;
       cancelled_before_start = stop_reason_ == StopReason::kCancelled;
     }
-    std::lock_guard<std::mutex> lock(time_mu_);
-    running_ = true;
-    pthread_getcpuclockid(pthread_self(), &running_clock_);
-    cpu_start_ = NowNs(CLOCK_THREAD_CPUTIME_ID);
-    wall_start_ = NowNs(CLOCK_MONOTONIC);
   } else {
     std::lock_guard<std::mutex> lock(term_mu_);
     seq = active_seq_;
   }
   if (op.timeout_ms > 0) timer = ScheduleTimeout(this, seq, op.timeout_ms);
-  bool main_thread = outermost && ticket == 0 && OnMainThread();
-  MainThreadCall covered;
-  if (main_thread) covered = BeginMainThreadCall(this, seq);
+  RunningCall call;
+  if (outermost) RegisterCall(&call, this, seq);
   depth_++;
   if (cancelled_before_start) {
     op.failure.kind = FailKind::kCancelled;
@@ -280,7 +268,11 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
     if (outermost) SettleMicrotasks(op);
   }
   depth_--;
-  if (main_thread) EndMainThreadCall(covered);
+  if (outermost) {
+    uint64_t cpu = UnregisterCall(&call);
+    cpu_ns_ += cpu;
+    wall_ns_ += MonotonicNs() - call.wall_start;
+  }
   if (timer != 0) CancelTimeout(timer);
   if (!outermost) return;
 
@@ -302,12 +294,6 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
       terminate_called_ = false;
     }
     if (ticket != 0) cancelled_.erase(std::remove(cancelled_.begin(), cancelled_.end(), ticket), cancelled_.end());
-  }
-  {
-    std::lock_guard<std::mutex> lock(time_mu_);
-    running_ = false;
-    cpu_ns_ += NowNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start_;
-    wall_ns_ += NowNs(CLOCK_MONOTONIC) - wall_start_;
   }
   if (oom_.load()) reason = StopReason::kMemoryLimit;
   if (reason == StopReason::kNone && state_.load() != kAlive) reason = StopReason::kDisposed;
@@ -649,19 +635,9 @@ void IsolateHolder::KeepHostFunction(std::shared_ptr<HostFunction> fn) {
 // ---------------------------------------------------------------------------------------------
 // Time
 
-uint64_t IsolateHolder::CpuTimeNs() const {
-  std::lock_guard<std::mutex> lock(time_mu_);
-  uint64_t total = cpu_ns_;
-  if (running_) total += NowNs(running_clock_) - cpu_start_;
-  return total;
-}
+uint64_t IsolateHolder::CpuTimeNs() const { return cpu_ns_.load() + RunningCallCpuNs(this); }
 
-uint64_t IsolateHolder::WallTimeNs() const {
-  std::lock_guard<std::mutex> lock(time_mu_);
-  uint64_t total = wall_ns_;
-  if (running_) total += NowNs(CLOCK_MONOTONIC) - wall_start_;
-  return total;
-}
+uint64_t IsolateHolder::WallTimeNs() const { return wall_ns_.load() + RunningCallWallNs(this); }
 
 size_t IsolateHolder::external_bytes() const { return allocator_->used(); }
 

@@ -149,13 +149,9 @@ class IsolateHolder final : public IsolateHandle,
   std::string stop_stack_;
   void* host_exception_ = nullptr;
 
-  mutable std::mutex time_mu_;
-  uint64_t cpu_ns_ = 0;
-  uint64_t wall_ns_ = 0;
-  bool running_ = false;
-  clockid_t running_clock_{};
-  uint64_t cpu_start_ = 0;
-  uint64_t wall_start_ = 0;
+  // Time used by finished calls; a running call's share comes from the call monitor.
+  std::atomic<uint64_t> cpu_ns_{0};
+  std::atomic<uint64_t> wall_ns_{0};
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
