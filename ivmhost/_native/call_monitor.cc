@@ -19,8 +19,10 @@ namespace {
 constexpr int kTickMs = 5;
 constexpr int kIdleTicks = 200;  // ~1 s without calls: the monitor sleeps until the next one
 
-std::mutex g_mu;
-std::condition_variable g_cv;
+// Never destroyed: the detached monitor may be waiting on them when the process exits, and
+// destroying a condition variable with a waiter blocks forever in glibc.
+std::mutex& g_mu = *new std::mutex;
+std::condition_variable& g_cv = *new std::condition_variable;
 RunningCall* g_calls = nullptr;
 bool g_started = false;
 bool g_sleeping = false;

@@ -16,7 +16,8 @@ namespace ivmhost {
 namespace {
 
 std::once_flag g_init_once;
-std::unique_ptr<v8::Platform> g_platform;
+// Leaked on purpose: worker threads and late isolates may still use it while the process exits.
+v8::Platform* g_platform = nullptr;
 HostHooks g_hooks;
 
 [[noreturn]] void Catastrophe(const char* message) {
@@ -51,14 +52,14 @@ void EnsureV8() {
   std::call_once(g_init_once, [] {
     // Debian's libnode uses the system ICU: no data file to point at.
     v8::V8::InitializeICU();
-    g_platform = v8::platform::NewDefaultPlatform();
-    v8::V8::InitializePlatform(g_platform.get());
+    g_platform = v8::platform::NewDefaultPlatform().release();
+    v8::V8::InitializePlatform(g_platform);
     // The inline Initialize() checks our build configuration against the library's.
     v8::V8::Initialize();
   });
 }
 
-v8::Platform* GetPlatform() { return g_platform.get(); }
+v8::Platform* GetPlatform() { return g_platform; }
 
 const char* V8Version() { return v8::V8::GetVersion(); }
 

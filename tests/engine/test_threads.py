@@ -160,3 +160,20 @@ def test_ctrl_c_stops_a_long_sync_call_on_the_main_thread() -> None:
     assert float(lines[0].split()[1]) < 5.0
     assert lines[1] == "after 42"
     assert child.returncode == 0
+
+
+def test_process_exits_promptly_after_the_engine_went_idle() -> None:
+    """Engine threads never hold up interpreter exit (they may be parked on condition variables)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import time, ivmhost\n"
+        "iso = ivmhost.Isolate(); ctx = iso.create_context_sync(); ctx.eval_sync('1', timeout=100)\n"
+        "time.sleep(1.5)\n"  # long enough for the call monitor to park itself
+        "leaked = ivmhost.Isolate(); leaked.create_context_sync()\n"  # disposed at exit
+        "print('bye')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == "bye"
+    assert out.returncode == 0, out.stderr
