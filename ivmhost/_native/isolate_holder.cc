@@ -301,6 +301,13 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
     Hooks().release(host_exception);
     host_exception = nullptr;
   }
+  if (stack.empty() && op.failure.kind == FailKind::kJSException) {
+    // Stopped before the interrupt ran (a refused ArrayBuffer threw and nothing caught it):
+    // the frames of that error are where JavaScript was.
+    const std::string& thrown = op.failure.error.stack;
+    size_t frames = thrown.find("\n    at ");
+    if (frames != std::string::npos) stack = thrown.substr(frames + 1);
+  }
   switch (reason) {
     case StopReason::kNone:
       return;
@@ -442,25 +449,27 @@ void IsolateHolder::InterruptCallback(v8::Isolate* isolate, void*) {
   isolate->TerminateExecution();
 }
 
-void IsolateHolder::OnArrayBufferLimit() {
-  oom_ = true;
-  {
-    std::lock_guard<std::mutex> lock(term_mu_);
-    if (stop_reason_ == StopReason::kNone) stop_reason_ = StopReason::kMemoryLimit;
+// A refused ArrayBuffer allocation cannot hurt the process (JavaScript gets a RangeError and V8
+// retries after a GC): never escalate past the interrupt.
+void IsolateHolder::OnArrayBufferLimit() { StopForMemory(false); }
+
+// The memory limit is hit: the first time, an interrupt records where JavaScript was and then
+// terminates it (nothing may allocate inside a GC); if the heap keeps growing, terminate at once.
+void IsolateHolder::StopForMemory(bool escalate) {
+  bool first = !oom_.exchange(true) || !escalate;
+  std::lock_guard<std::mutex> lock(term_mu_);
+  if (stop_reason_ == StopReason::kNone) stop_reason_ = StopReason::kMemoryLimit;
+  if (first && !terminate_called_ && active_seq_ != 0) {
+    isolate_->RequestInterrupt(InterruptCallback, this);
+  } else {
     terminate_called_ = true;
+    isolate_->TerminateExecution();
   }
-  isolate_->TerminateExecution();
 }
 
 size_t IsolateHolder::NearHeapLimit(void* data, size_t current, size_t) {
-  auto* self = static_cast<IsolateHolder*>(data);
-  self->oom_ = true;
-  {
-    std::lock_guard<std::mutex> lock(self->term_mu_);
-    if (self->stop_reason_ == StopReason::kNone) self->stop_reason_ = StopReason::kMemoryLimit;
-    self->terminate_called_ = true;
-  }
-  self->isolate_->TerminateExecution();
+  static_cast<IsolateHolder*>(data)->StopForMemory(true);
+  // Headroom so the allocation in progress completes and the termination can unwind.
   return current + kHeapHeadroom;
 }
 

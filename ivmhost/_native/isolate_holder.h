@@ -108,6 +108,7 @@ class IsolateHolder final : public IsolateHandle,
 
   // Termination, under term_mu_.
   void RequestStop(StopReason reason, uint64_t seq);
+  void StopForMemory(bool escalate);
   static void InterruptCallback(v8::Isolate* isolate, void* data);
   static size_t NearHeapLimit(void* data, size_t current, size_t initial);
   static void PromiseRejected(v8::PromiseRejectMessage message);

@@ -122,3 +122,35 @@ def test_released_context_messages(isolate: ivmhost.Isolate) -> None:
         context.eval_closure_sync("return 1")
     with pytest.raises(ivmhost.ReleasedError):
         _ = context.global_
+
+
+def test_cpu_time_can_be_read_while_a_script_runs(context: ivmhost.Context) -> None:
+    import threading
+    import time
+
+    isolate = context.isolate
+    readings: list[int] = []
+    started = threading.Event()
+
+    def watch() -> None:
+        started.wait()
+        for _ in range(5):
+            time.sleep(0.03)
+            readings.append(isolate.cpu_time)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    context.eval_closure_sync("$0(); const end = Date.now() + 250; while (Date.now() < end) {}", [started.set])
+    watcher.join()
+    assert readings == sorted(readings)
+    assert readings[-1] - readings[0] >= 60_000_000  # ~120 ms of spinning between the readings
+    assert isolate.cpu_time >= readings[-1]
+
+
+def test_cpu_time_excludes_nothing_but_counts_only_inside_the_isolate(context: ivmhost.Context) -> None:
+    import time
+
+    isolate = context.isolate
+    before = isolate.cpu_time
+    time.sleep(0.1)  # Python's time outside the isolate is not the isolate's
+    assert isolate.cpu_time == before

@@ -84,6 +84,7 @@ def test_memory_bombs_dispose_only_their_isolate(make_isolate, kind: str) -> Non
         with pytest.raises(ivmhost.MemoryLimitError) as info:
             context.eval_sync(BOMBS[kind])
         assert str(info.value) == "Isolate was disposed during execution due to memory limit"
+        assert "at <ivmhost>:1:" in info.value.stack  # where the bomb was when it was stopped
         assert bomb.is_disposed
         with pytest.raises(ivmhost.MemoryLimitError):
             context.eval_sync("1")
