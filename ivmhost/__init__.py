@@ -3,7 +3,7 @@
 The engine follows isolated-vm's model (Isolate, Context, Script, Reference...), in Python naming.
 """
 
-from ivmhost._engine import Context, Isolate, Reference, Script, live_isolates, v8_version
+from ivmhost._engine import Callback, Context, Isolate, Reference, Script, live_isolates, v8_version
 from ivmhost._errors import (
     IsolateDisposedError,
     IvmhostError,
@@ -13,12 +13,13 @@ from ivmhost._errors import (
     ScriptTimeoutError,
     TransferError,
 )
-from ivmhost._types import HeapStatistics
+from ivmhost._types import HeapStatistics, TransferOptions
 from ivmhost._undefined import UndefinedType, undefined
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Callback",
     "Context",
     "HeapStatistics",
     "IsolateDisposedError",
@@ -31,6 +32,7 @@ __all__ = [
     "Script",
     "ScriptTimeoutError",
     "TransferError",
+    "TransferOptions",
     "UndefinedType",
     "live_isolates",
     "undefined",

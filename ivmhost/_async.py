@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+import inspect
+import threading
+from typing import Any, Callable
 
 import anyio
 import sniffio
 
-__all__ = ["Waker"]
+__all__ = ["PromiseWaiter", "Waker", "current_runner", "running_event_loop", "start_host_call"]
 
 
 class Waker:
@@ -42,3 +44,117 @@ class Waker:
 
     async def wait(self) -> None:
         await self._event.wait()
+
+
+class PromiseWaiter:
+    """Waits for a JavaScript promise to settle, from a coroutine or from a blocked thread.
+
+    The engine calls :meth:`settle` on the isolate's thread (with the GIL) when the promise is
+    fulfilled, rejected, or abandoned because its isolate went away.
+    """
+
+    __slots__ = ("isolate", "_waker", "_event", "_outcome")
+
+    def __init__(self, isolate: object, asynchronous: bool) -> None:
+        self.isolate = isolate
+        self._waker = Waker() if asynchronous else None
+        self._event = None if asynchronous else threading.Event()
+        self._outcome: tuple[bool, object] | None = None
+
+    def settle(self, ok: bool, value: object) -> None:
+        self._outcome = (ok, value)
+        if self._waker is not None:
+            self._waker.wake()
+        else:
+            assert self._event is not None
+            self._event.set()
+
+    def _result(self) -> object:
+        assert self._outcome is not None
+        ok, value = self._outcome
+        if ok:
+            return value
+        assert isinstance(value, BaseException)
+        raise value
+
+    async def wait(self) -> object:
+        assert self._waker is not None
+        await self._waker.wait()
+        return self._result()
+
+    def wait_sync(self, timeout: float | None) -> object:
+        assert self._event is not None
+        if not self._event.wait(timeout):
+            raise TimeoutError
+        return self._result()
+
+
+def running_event_loop() -> bool:
+    """True when this thread runs an asyncio or trio event loop right now."""
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True
+
+
+def start_host_call(fn: Callable[..., object], args: list[object], settle: Callable[[bool, object], None],
+                    runner: tuple[str, object] | None) -> None:
+    """Run an async Callback's function without blocking JavaScript; report through ``settle``.
+
+    Coroutine functions run on the event loop captured when the Callback was made (``runner``),
+    everything else on a worker thread (a coroutine there gets its own asyncio loop).
+    """
+
+    async def on_loop() -> None:
+        try:
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            settle(False, exc)
+        else:
+            settle(True, result)
+
+    def on_thread() -> None:
+        try:
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
+        except Exception as exc:
+            settle(False, exc)
+        else:
+            settle(True, result)
+
+    if runner is not None and inspect.iscoroutinefunction(fn):
+        library, handle = runner
+        try:
+            if library == "asyncio":
+                asyncio.run_coroutine_threadsafe(on_loop(), handle)  # type: ignore[arg-type]
+            else:
+                import trio
+
+                handle.run_sync_soon(trio.lowlevel.spawn_system_task, on_loop)  # type: ignore[attr-defined]
+            return
+        except RuntimeError:
+            pass  # that loop has closed: fall back to a worker thread
+    threading.Thread(target=on_thread, name="ivmhost-callback", daemon=True).start()
+
+
+async def _await(awaitable: Any) -> object:
+    return await awaitable
+
+
+def current_runner() -> tuple[str, object] | None:
+    """The running event loop (asyncio loop or trio token) to run async callbacks on, if any."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return None
+    if library == "asyncio":
+        return ("asyncio", asyncio.get_running_loop())
+    if library == "trio":
+        import trio
+
+        return ("trio", trio.lowlevel.current_trio_token())
+    return None

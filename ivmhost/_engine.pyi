@@ -4,7 +4,9 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, final
 
-from ivmhost._types import HeapStatistics
+from collections.abc import Awaitable
+
+from ivmhost._types import HeapStatistics, TransferOptions
 
 v8_version: str
 
@@ -72,6 +74,10 @@ class Context(_Handle):
         filename: str | None = None,
         line_offset: int = 0,
         column_offset: int = 0,
+        copy: bool = False,
+        external_copy: bool = False,
+        reference: bool = False,
+        promise: bool = False,
     ) -> Any: ...
     async def eval(
         self,
@@ -81,6 +87,10 @@ class Context(_Handle):
         filename: str | None = None,
         line_offset: int = 0,
         column_offset: int = 0,
+        copy: bool = False,
+        external_copy: bool = False,
+        reference: bool = False,
+        promise: bool = False,
     ) -> Any: ...
     def eval_ignored(
         self,
@@ -92,13 +102,33 @@ class Context(_Handle):
         column_offset: int = 0,
     ) -> None: ...
     def eval_closure_sync(
-        self, code: str, args: Sequence[Any] = (), *, timeout: float | None = None, filename: str | None = None
+        self,
+        code: str,
+        args: Sequence[Any] = (),
+        *,
+        arguments: TransferOptions | None = None,
+        result: TransferOptions | None = None,
+        timeout: float | None = None,
+        filename: str | None = None,
     ) -> Any: ...
     async def eval_closure(
-        self, code: str, args: Sequence[Any] = (), *, timeout: float | None = None, filename: str | None = None
+        self,
+        code: str,
+        args: Sequence[Any] = (),
+        *,
+        arguments: TransferOptions | None = None,
+        result: TransferOptions | None = None,
+        timeout: float | None = None,
+        filename: str | None = None,
     ) -> Any: ...
     def eval_closure_ignored(
-        self, code: str, args: Sequence[Any] = (), *, timeout: float | None = None, filename: str | None = None
+        self,
+        code: str,
+        args: Sequence[Any] = (),
+        *,
+        arguments: TransferOptions | None = None,
+        timeout: float | None = None,
+        filename: str | None = None,
     ) -> None: ...
     def __enter__(self) -> Context: ...
     def __exit__(
@@ -114,16 +144,41 @@ class Script(_Handle):
     """Compiled code; run it in any context of its isolate."""
 
     def release(self) -> None: ...
-    def run_sync(self, context: Context, *, timeout: float | None = None, release: bool = False) -> Any: ...
-    async def run(self, context: Context, *, timeout: float | None = None, release: bool = False) -> Any: ...
+    def run_sync(
+        self,
+        context: Context,
+        *,
+        timeout: float | None = None,
+        release: bool = False,
+        copy: bool = False,
+        external_copy: bool = False,
+        reference: bool = False,
+        promise: bool = False,
+    ) -> Any: ...
+    async def run(
+        self,
+        context: Context,
+        *,
+        timeout: float | None = None,
+        release: bool = False,
+        copy: bool = False,
+        external_copy: bool = False,
+        reference: bool = False,
+        promise: bool = False,
+    ) -> Any: ...
     def run_ignored(self, context: Context, *, timeout: float | None = None, release: bool = False) -> None: ...
 
 @final
 class Reference(_Handle):
-    """A handle to a value that stays inside its isolate."""
+    """A handle to a value that stays where it is (a JavaScript value, or a lent Python object)."""
 
     typeof: str
+    def __init__(self, value: Any, *, unsafe_inherit: bool = False) -> None: ...
     def release(self) -> None: ...
+    def deref(self, *, release: bool = False) -> Any: ...
+    def deref_into(self, *, release: bool = False) -> object: ...
+    def copy_sync(self) -> Any: ...
+    async def copy(self) -> Any: ...
     def get_sync(self, key: str | int) -> Any: ...
     async def get(self, key: str | int) -> Any: ...
     def set_sync(self, key: str | int, value: Any) -> bool: ...
@@ -132,3 +187,56 @@ class Reference(_Handle):
     def delete_sync(self, key: str | int) -> bool: ...
     async def delete(self, key: str | int) -> bool: ...
     def delete_ignored(self, key: str | int) -> None: ...
+    def apply_sync(
+        self,
+        receiver: Any = None,
+        args: Sequence[Any] = (),
+        *,
+        arguments: TransferOptions | None = None,
+        result: TransferOptions | None = None,
+        timeout: float | None = None,
+    ) -> Any: ...
+    async def apply(
+        self,
+        receiver: Any = None,
+        args: Sequence[Any] = (),
+        *,
+        arguments: TransferOptions | None = None,
+        result: TransferOptions | None = None,
+        timeout: float | None = None,
+    ) -> Any: ...
+    def apply_ignored(
+        self,
+        receiver: Any = None,
+        args: Sequence[Any] = (),
+        *,
+        arguments: TransferOptions | None = None,
+        timeout: float | None = None,
+    ) -> None: ...
+    def apply_sync_promise(
+        self,
+        receiver: Any = None,
+        args: Sequence[Any] = (),
+        *,
+        arguments: TransferOptions | None = None,
+        result: TransferOptions | None = None,
+        timeout: float | None = None,
+    ) -> Any: ...
+
+@final
+class Callback:
+    """A Python callable as a JavaScript function."""
+
+    fn: Callable[..., Any]
+    async_: bool
+    ignored: bool
+    sync: bool
+    def __init__(
+        self,
+        fn: Callable[..., Any | Awaitable[Any]],
+        *,
+        async_: bool = False,
+        ignored: bool = False,
+        sync: bool = False,
+    ) -> None: ...
+    def __call__(self, *args: Any) -> Any: ...

@@ -7,12 +7,14 @@ Import the public names from :mod:`ivmhost`, not from here.
 """
 
 import datetime
+import inspect
 import traceback
+from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 import warnings
 
 import anyio
 
-from ivmhost._async import Waker
+from ivmhost._async import PromiseWaiter, Waker, current_runner, running_event_loop, start_host_call
 from ivmhost._errors import (
     IsolateDisposedError,
     IvmhostError,
@@ -22,8 +24,8 @@ from ivmhost._errors import (
     ScriptTimeoutError,
     TransferError,
 )
-from ivmhost._types import HeapStatistics
-from ivmhost._undefined import undefined
+from ivmhost._types import HeapStatistics, TransferOptions
+from ivmhost._undefined import UndefinedType, undefined
 
 include "_pyx/native.pxi"
 include "_pyx/values.pxi"
@@ -33,6 +35,7 @@ include "_pyx/isolate.pxi"
 include "_pyx/context.pxi"
 include "_pyx/script.pxi"
 include "_pyx/reference.pxi"
+include "_pyx/callback.pxi"
 
 v8_version = V8Version().decode("ascii")
 

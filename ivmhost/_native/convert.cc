@@ -96,6 +96,7 @@ class Copier {
 
   bool CopyObject(v8::Local<v8::Object> obj, Val* out) {
     if (obj->IsProxy()) return Refuse(out, "Object is or has proxy");
+    if (ReadReferenceObject(holder_, context_, obj, out)) return true;
     if (obj->IsNativeError()) {
       ExceptionToFailureVal(obj, out);
       return true;
@@ -274,6 +275,15 @@ bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::
   return false;
 }
 
+namespace {
+
+// Marks a JavaScript error made from a host exception, so the host can chain the original.
+v8::Local<v8::Private> HostErrorKey(v8::Isolate* isolate) {
+  return v8::Private::ForApi(isolate, v8::String::NewFromUtf8Literal(isolate, "ivmhost.hostError"));
+}
+
+}  // namespace
+
 void ExceptionToFailure(IsolateHolder& holder, v8::Local<v8::Context> context,
                         v8::Local<v8::Value> exception, v8::Local<v8::Message> message,
                         Failure* failure) {
@@ -281,6 +291,9 @@ void ExceptionToFailure(IsolateHolder& holder, v8::Local<v8::Context> context,
   Val& error = failure->error;
   if (exception->IsNativeError()) {
     v8::Local<v8::Object> obj = exception.As<v8::Object>();
+    v8::Local<v8::Value> host_error;
+    if (obj->GetPrivate(context, HostErrorKey(isolate)).ToLocal(&host_error) && host_error->IsNumber())
+      error.handle = static_cast<uint64_t>(host_error.As<v8::Number>()->Value());
     v8::Local<v8::Value> name = ReadPlain(context, obj, "name");
     v8::Local<v8::Value> text = ReadPlain(context, obj, "message");
     v8::Local<v8::Value> stack = ReadPlain(context, obj, "stack");
@@ -327,27 +340,28 @@ void CallHostFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
   Failure failure;
   for (int i = 0; i < info.Length(); ++i) {
     if (!ToVal(holder, context, info[i], ResultMode::kCopyStrict, &args[i], &failure)) {
-      isolate->ThrowException(v8::Exception::TypeError(
-          v8::String::NewFromUtf8(isolate, failure.message.c_str()).ToLocalChecked()));
+      ThrowFailure(holder, context, failure);
       return;
     }
   }
-  Val result;
-  if (!Hooks().call(fn->fn, args, &result, &failure)) {
-    if (failure.kind == FailKind::kHostException) {
-      holder.StopForHostException(failure.host_exception);
-      return;
-    }
-    Failure ignored;
-    v8::Local<v8::Value> error;
-    if (FromVal(holder, context, failure.error, &ignored).ToLocal(&error))
-      isolate->ThrowException(error);
+  if (fn->flags & kHostAsync) {
+    // JavaScript gets a promise now; the host settles it when its work is done.
+    v8::Local<v8::Promise::Resolver> resolver;
+    if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return;
+    PromiseTicket ticket = holder.AddHostPromise(resolver);
+    Hooks().call_async(fn->fn, args, ticket);
+    info.GetReturnValue().Set(resolver->GetPromise());
     return;
   }
+  Val result;
+  bool ok = Hooks().call(fn->fn, args, &result, &failure);
+  if (fn->flags & kHostIgnored) {
+    if (!ok && failure.kind == FailKind::kHostException) ThrowFailure(holder, context, failure);
+    return;  // the result and ordinary errors are dropped
+  }
   v8::Local<v8::Value> out;
-  if (!FromVal(holder, context, result, &failure).ToLocal(&out)) {
-    isolate->ThrowException(v8::Exception::TypeError(
-        v8::String::NewFromUtf8(isolate, failure.message.c_str()).ToLocalChecked()));
+  if (!ok || !FromVal(holder, context, result, &failure).ToLocal(&out)) {
+    ThrowFailure(holder, context, failure);
     return;
   }
   info.GetReturnValue().Set(out);
@@ -377,6 +391,11 @@ v8::Local<v8::Value> MakeError(v8::Isolate* isolate, v8::Local<v8::Context> cont
           .Check();
     }
   }
+  if (val.handle != 0) {
+    error.As<v8::Object>()
+        ->SetPrivate(context, HostErrorKey(isolate), v8::Number::New(isolate, static_cast<double>(val.handle)))
+        .Check();
+  }
   return error;
 }
 
@@ -398,6 +417,28 @@ v8::Local<v8::TypedArray> MakeTypedArray(v8::Local<v8::ArrayBuffer> buffer, char
 }
 
 }  // namespace
+
+void ThrowFailure(IsolateHolder& holder, v8::Local<v8::Context> context, Failure& failure) {
+  v8::Isolate* isolate = holder.isolate();
+  if (failure.kind == FailKind::kHostException) {
+    holder.StopForHostException(failure.host_exception);
+    failure.host_exception = nullptr;
+    return;
+  }
+  if (failure.kind == FailKind::kJSException) {
+    Failure ignored;
+    v8::Local<v8::Value> error;
+    if (FromVal(holder, context, failure.error, &ignored).ToLocal(&error)) {
+      isolate->ThrowException(error);
+      return;
+    }
+  }
+  std::string text = failure.message.empty() ? "A non-transferable value was passed" : failure.message;
+  v8::Local<v8::String> message = v8::String::NewFromUtf8(isolate, text.c_str()).ToLocalChecked();
+  isolate->ThrowException(failure.kind == FailKind::kReleased || failure.kind == FailKind::kInternal
+                              ? v8::Exception::Error(message)
+                              : v8::Exception::TypeError(message));
+}
 
 v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> context,
                                   const Val& val, Failure* failure) {
@@ -473,13 +514,38 @@ v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> 
     case ValKind::kError:
       return MakeError(isolate, context, val);
     case ValKind::kReference: {
+      // A Reference arrives as a Reference (isolated-vm's rule); derefInto() passes the value.
+      v8::Local<v8::Context> ref_context;
+      v8::Local<v8::Value> value;
+      if (!holder.GetReference(val.handle, &ref_context, &value, failure)) return {};
+      v8::Local<v8::Object> ref;
+      if (NewReferenceObject(holder, context, nullptr, value, val.text).ToLocal(&ref)) return ref;
+      break;
+    }
+    case ValKind::kDerefInto: {
       v8::Local<v8::Context> ref_context;
       v8::Local<v8::Value> value;
       if (!holder.GetReference(val.handle, &ref_context, &value, failure)) return {};
       return value;
     }
+    case ValKind::kHostReference: {
+      v8::Local<v8::Object> ref;
+      if (NewReferenceObject(holder, context, val.host, v8::Local<v8::Value>(), val.text).ToLocal(&ref))
+        return ref;
+      break;
+    }
+    case ValKind::kPending:
+      break;
     case ValKind::kCallback: {
       holder.KeepHostFunction(val.host);
+      if (val.host->flags & kHostPromise) {
+        v8::Local<v8::Promise::Resolver> resolver;
+        if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) break;
+        PromiseTicket ticket = holder.AddHostPromise(resolver);
+        std::vector<Val> no_args;
+        Hooks().call_async(val.host->fn, no_args, ticket);
+        return resolver->GetPromise();
+      }
       v8::Local<v8::External> data = v8::External::New(isolate, val.host.get());
       v8::Local<v8::Function> fn;
       if (v8::Function::New(context, CallHostFunction, data, 0, v8::ConstructorBehavior::kThrow)

@@ -25,3 +25,25 @@ void ExceptionToFailure(IsolateHolder& holder, v8::Local<v8::Context> context,
                         Failure* failure);
 
 }  // namespace ivmhost
+
+namespace ivmhost {
+
+// isolated-vm's Reference.get: own properties only (the prototype chain too with `inherit`); a
+// getter or proxy on the way is refused ("Property is getter", "Object is or has proxy").
+bool ReadOwnOrInherited(IsolateHolder& holder, v8::Local<v8::Context> context,
+                        v8::Local<v8::Object> object, v8::Local<v8::Value> key, bool inherit,
+                        v8::Local<v8::Value>* out, Failure* failure);
+
+// A Reference as JavaScript sees it: over a host object (`host`) or a JavaScript value (`target`).
+v8::MaybeLocal<v8::Object> NewReferenceObject(IsolateHolder& holder, v8::Local<v8::Context> context,
+                                              std::shared_ptr<HostFunction> host,
+                                              v8::Local<v8::Value> target, const std::string& type);
+
+// A JavaScript Reference object back to a Val (kHostReference or a new kReference handle).
+bool ReadReferenceObject(IsolateHolder& holder, v8::Local<v8::Context> context,
+                         v8::Local<v8::Object> obj, Val* out);
+
+// Throws `failure` into JavaScript as an exception (or stops it for a host BaseException).
+void ThrowFailure(IsolateHolder& holder, v8::Local<v8::Context> context, Failure& failure);
+
+}  // namespace ivmhost

@@ -32,10 +32,14 @@ enum class ValKind : uint8_t {
   kError,        // text: name; data: message (UTF-8); stack: stack (UTF-8)
   kReference,    // handle: id of a handle held by the isolate
   kCallback,     // host: a host function (see HostFunction)
+  kHostReference,  // host: a host object lent to JavaScript by reference
+  kDerefInto,    // handle: a Reference's value, delivered as itself (single use, checked by the host)
+  kPending,      // the result is a promise still pending; the host's waiter hears when it settles
   kUnsupported,  // could not be copied; text says why
 };
 
 struct HostFunction;
+class IsolateHandle;
 
 struct Val {
   ValKind kind = ValKind::kUndefined;
@@ -77,22 +81,46 @@ struct Failure {
   bool ok() const { return kind == FailKind::kNone; }
 };
 
+// A JavaScript promise handed to the host to settle later (an async host function's result).
+struct PromiseTicket {
+  std::weak_ptr<IsolateHandle> isolate;
+  uint64_t id = 0;
+};
+
+// The methods of a Reference as JavaScript sees it (isolated-vm's camelCase names).
+enum class RefMethod : uint8_t {
+  kApply, kApplySync, kApplyIgnored, kApplySyncPromise,
+  kGet, kGetSync, kSet, kSetSync, kSetIgnored, kDelete, kDeleteSync, kDeleteIgnored,
+  kCopy, kCopySync, kDeref, kDerefInto, kRelease,
+};
+
 // Calls from the engine back into the host (Python). Installed once by the Cython module.
+// All run on the isolate's thread while the isolate is locked and take the GIL themselves.
 struct HostHooks {
   // Call `fn` with `args`; fill `result` or return false with `failure` filled.
-  // Runs on the isolate's thread while the isolate is locked; takes the GIL itself.
   bool (*call)(void* fn, std::vector<Val>& args, Val* result, Failure* failure) = nullptr;
+  // Start `fn` with `args` without waiting; settle the ticket (SettleHostPromise) when done.
+  void (*call_async)(void* fn, std::vector<Val>& args, const PromiseTicket& ticket) = nullptr;
+  // A Reference method on a host object lent to JavaScript.
+  bool (*reference)(void* object, RefMethod method, std::vector<Val>& args, Val* result,
+                    Failure* failure) = nullptr;
+  // A watched promise settled (`value`), was rejected or abandoned (`failure`); consumes `waiter`.
+  void (*settled)(void* waiter, Val* value, Failure* failure) = nullptr;
   void (*release)(void* object) = nullptr;           // drop a reference (takes the GIL)
   void (*catastrophic)(const char* message) = nullptr;  // V8 is about to abort the process
 };
 void SetHostHooks(const HostHooks& hooks);
 
-// A host callable kept alive by a Val or a JavaScript function.
+// kHostPromise: not a function at all but a host awaitable, delivered as a JavaScript promise.
+enum HostFunctionFlags : int { kHostSync = 0, kHostAsync = 1, kHostIgnored = 2, kHostPromise = 4 };
+
+// A host callable or object kept alive by a Val or a JavaScript object.
 struct HostFunction {
   explicit HostFunction(void* fn) : fn(fn) {}
   ~HostFunction();
   void* fn;
   std::string name;
+  int flags = kHostSync;
 };
 
 // What to do with a result that is not a plain copyable value.
@@ -111,6 +139,11 @@ class Op {
   Val result;
   Failure failure;
   double timeout_ms = 0;  // 0: none
+  // promise=True: a promise result is awaited. When it is still pending at the end of the call,
+  // `result` is kPending and `waiter` (owned, released through the hooks) hears when it settles.
+  bool await_promise = false;
+  ResultMode promise_mode = ResultMode::kCopyStrict;
+  void* waiter = nullptr;
   // Runs inside the isolate (locked, entered, with a handle scope). Internal.
   virtual void Run(IsolateHolder& holder) = 0;
   // The isolate the op must reach (its handles belong to it); nullptr when unchecked.
@@ -135,10 +168,18 @@ std::shared_ptr<Op> MakeEvalClosure(uint64_t context, StrArg code, CompileOption
 std::shared_ptr<Op> MakeCompileScript(StrArg code, CompileOptions origin);
 std::shared_ptr<Op> MakeRunScript(uint64_t script, uint64_t context, bool release, ResultMode mode);
 std::shared_ptr<Op> MakeGlobalReference(uint64_t context);
-std::shared_ptr<Op> MakeReferenceGet(uint64_t reference, Val key, ResultMode mode);
+std::shared_ptr<Op> MakeReferenceGet(uint64_t reference, Val key, ResultMode mode,
+                                     bool inherit = false);
 std::shared_ptr<Op> MakeReferenceSet(uint64_t reference, Val key, Val value);
 std::shared_ptr<Op> MakeReferenceDelete(uint64_t reference, Val key);
 std::shared_ptr<Op> MakeHeapStatistics();
+std::shared_ptr<Op> MakeReferenceApply(uint64_t reference, Val receiver, std::vector<Val> args,
+                                       ResultMode mode);
+std::shared_ptr<Op> MakeReferenceCopy(uint64_t reference);
+// Settles the JavaScript promise behind a PromiseTicket: `failure` set rejects, else resolves.
+std::shared_ptr<Op> MakeSettleHostPromise(uint64_t id, Val value, Failure failure);
+// Posts MakeSettleHostPromise to the ticket's isolate; false when the isolate is gone.
+bool SettleHostPromise(const PromiseTicket& ticket, Val value, Failure failure);
 
 struct IsolateOptions {
   size_t memory_limit_mb = 128;

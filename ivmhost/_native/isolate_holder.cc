@@ -196,13 +196,17 @@ void IsolateHolder::FinishDispose() {
     handles_.clear();
     rejections_.clear();
     default_context_.Reset();
+    host_promises_.clear();
+    result_promises_.clear();
+    reference_template_.Reset();
   }
   isolate_->Dispose();
   isolate_ = nullptr;
   allocator_->Disown();
   g_live_isolates--;
-  // Host functions may hold Python objects: drop them outside the isolate lock.
+  // Host functions and waiters hold Python objects: drop them outside the isolate lock.
   host_functions_.clear();
+  AbandonWatches();
   {
     std::lock_guard<std::mutex> lock(dispose_mu_);
     state_ = kDisposed;
@@ -266,6 +270,7 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
   } else {
     op.Run(*this);
     if (outermost) SettleMicrotasks(op);
+    if (op.await_promise) FinishResultPromise(op);
   }
   depth_--;
   if (outermost) {
@@ -638,7 +643,13 @@ bool IsolateHolder::GetReference(uint64_t id, v8::Local<v8::Context>* context,
 }
 
 void IsolateHolder::KeepHostFunction(std::shared_ptr<HostFunction> fn) {
-  host_functions_.push_back(std::move(fn));
+  HostFunction* key = fn.get();
+  host_functions_.emplace(key, std::move(fn));
+}
+
+std::shared_ptr<HostFunction> IsolateHolder::FindHostFunction(HostFunction* fn) const {
+  auto it = host_functions_.find(fn);
+  return it == host_functions_.end() ? nullptr : it->second;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class IsolateHolder final : public IsolateHandle,
   v8::Local<v8::Context> DefaultContext();
   // Keeps a host function alive for as long as the isolate lives.
   void KeepHostFunction(std::shared_ptr<HostFunction> fn);
+  std::shared_ptr<HostFunction> FindHostFunction(HostFunction* fn) const;
 
   // Turns a caught exception (or a termination) into `failure`.
   void CatchFailure(v8::Local<v8::Context> context, v8::TryCatch& try_catch, Failure* failure);
@@ -75,6 +76,16 @@ class IsolateHolder final : public IsolateHandle,
   void Interrupt(uint64_t seq) { RequestStop(StopReason::kInterrupted, seq); }
   // The ArrayBuffer allocator refused an allocation: the memory limit is hit.
   void OnArrayBufferLimit();
+
+  // Async host functions: the JavaScript promises waiting for the host (see PromiseTicket).
+  PromiseTicket AddHostPromise(v8::Local<v8::Promise::Resolver> resolver);
+  v8::Local<v8::Promise::Resolver> TakeHostPromise(uint64_t id);
+  // promise=True results: an op's promise, finished after the call's microtasks ran.
+  void StashResultPromise(Op* op, v8::Local<v8::Context> context, v8::Local<v8::Promise> promise,
+                          ResultMode mode);
+  void FinishResultPromise(Op& op);
+  // The JavaScript face of References (isolated-vm's camelCase API), one template per isolate.
+  v8::Local<v8::FunctionTemplate> ReferenceTemplate();
 
   size_t memory_limit_bytes() const { return memory_limit_; }
   size_t external_bytes() const;
@@ -132,12 +143,35 @@ class IsolateHolder final : public IsolateHandle,
   uint64_t next_handle_ = 1;
   std::unordered_map<uint64_t, HandleEntry> handles_;
   v8::Global<v8::Context> default_context_;
-  std::vector<std::shared_ptr<HostFunction>> host_functions_;
+  std::unordered_map<HostFunction*, std::shared_ptr<HostFunction>> host_functions_;
   struct Rejection {
     v8::Global<v8::Promise> promise;
     v8::Global<v8::Value> reason;
   };
   std::vector<Rejection> rejections_;
+  std::unordered_map<uint64_t, v8::Global<v8::Promise::Resolver>> host_promises_;
+  uint64_t next_host_promise_ = 1;
+  struct ResultPromise {
+    v8::Global<v8::Context> context;
+    v8::Global<v8::Promise> promise;
+    ResultMode mode;
+  };
+  std::unordered_map<Op*, ResultPromise> result_promises_;
+ public:
+  // A promise whose settlement the host waits for; owned by the holder until it settles.
+  struct Watch {
+    IsolateHolder* holder;
+    void* waiter;
+    ResultMode mode;
+  };
+ private:
+  std::vector<Watch*> watches_;
+  static void WatchFulfilled(const v8::FunctionCallbackInfo<v8::Value>& info);
+  static void WatchRejected(const v8::FunctionCallbackInfo<v8::Value>& info);
+  static void WatchSettled(const v8::FunctionCallbackInfo<v8::Value>& info, bool rejected);
+  // Tells every host waiter that its promise will never settle (the isolate is going away).
+  void AbandonWatches();
+  v8::Global<v8::FunctionTemplate> reference_template_;
 
   std::mutex release_mu_;
   std::vector<uint64_t> pending_releases_;

@@ -22,6 +22,18 @@ bool SourceString(IsolateHolder& holder, const StrArg& code, v8::Local<v8::Strin
   return false;
 }
 
+// Hands an op its result: a copy per `mode`, or with promise=True a promise to finish after the
+// call's microtasks ran (IsolateHolder::FinishResultPromise).
+void Deliver(IsolateHolder& holder, Op& op, v8::Local<v8::Context> context,
+             v8::Local<v8::Value> value, ResultMode mode) {
+  if (op.await_promise && value->IsPromise()) {
+    holder.StashResultPromise(&op, context, value.As<v8::Promise>(), op.promise_mode);
+    return;
+  }
+  if (op.await_promise) mode = op.promise_mode;
+  ToVal(holder, context, value, mode, &op.result, &op.failure);
+}
+
 class CreateContextOp final : public Op {
  public:
   void Run(IsolateHolder& holder) override {
@@ -57,7 +69,7 @@ class EvalOp final : public Op {
       holder.CatchFailure(context, try_catch, &failure);
       return;
     }
-    ToVal(holder, context, value, mode_, &result, &failure);
+    Deliver(holder, *this, context, value, mode_);
   }
 
  private:
@@ -101,7 +113,7 @@ class EvalClosureOp final : public Op {
       holder.CatchFailure(context, try_catch, &failure);
       return;
     }
-    ToVal(holder, context, value, mode_, &result, &failure);
+    Deliver(holder, *this, context, value, mode_);
   }
 
  private:
@@ -158,7 +170,7 @@ class RunScriptOp final : public Op {
       holder.CatchFailure(context, try_catch, &failure);
       return;
     }
-    ToVal(holder, context, value, mode_, &result, &failure);
+    Deliver(holder, *this, context, value, mode_);
   }
 
  private:
@@ -182,6 +194,61 @@ class GlobalReferenceOp final : public Op {
  private:
   uint64_t context_;
 };
+
+}  // namespace
+
+// isolated-vm's Reference.get: own properties only (the prototype chain too with unsafe_inherit);
+// a getter or a proxy anywhere on the way is refused and none of them ever runs.
+bool ReadOwnOrInherited(IsolateHolder& holder, v8::Local<v8::Context> context,
+                        v8::Local<v8::Object> object, v8::Local<v8::Value> key, bool inherit,
+                        v8::Local<v8::Value>* out, Failure* failure) {
+  v8::Isolate* isolate = holder.isolate();
+  v8::TryCatch try_catch(isolate);
+  v8::Isolate::DisallowJavascriptExecutionScope no_js(
+      isolate, v8::Isolate::DisallowJavascriptExecutionScope::THROW_ON_FAILURE);
+  uint32_t index = 0;
+  bool is_index = key->IsNumber() && key.As<v8::Number>()->Value() >= 0 &&
+                  key.As<v8::Number>()->Value() < 4294967295.0 &&
+                  key.As<v8::Number>()->Value() == (index = static_cast<uint32_t>(key.As<v8::Number>()->Value()));
+  v8::Local<v8::Name> name;
+  if (!is_index) {
+    if (key->IsName()) {
+      name = key.As<v8::Name>();
+    } else if (!key->ToString(context).ToLocal(&name)) {
+      failure->kind = FailKind::kType;
+      failure->message = "Invalid property key";
+      return false;
+    }
+  }
+  for (v8::Local<v8::Object> holder_object = object;;) {
+    if (holder_object->IsProxy()) {
+      failure->kind = FailKind::kType;
+      failure->message = "Object is or has proxy";
+      return false;
+    }
+    bool own = is_index ? holder_object->HasRealIndexedProperty(context, index).FromMaybe(false)
+                        : holder_object->HasRealNamedProperty(context, name).FromMaybe(false);
+    if (own) {
+      bool ok = is_index ? holder_object->Get(context, index).ToLocal(out)
+                         : (!holder_object->HasRealNamedCallbackProperty(context, name).FromMaybe(true) &&
+                            holder_object->Get(context, name).ToLocal(out));
+      if (!ok) {
+        failure->kind = FailKind::kType;
+        failure->message = "Property is getter";
+        return false;
+      }
+      return true;
+    }
+    if (!inherit) break;
+    v8::Local<v8::Value> proto = holder_object->GetPrototype();
+    if (!proto->IsObject()) break;
+    holder_object = proto.As<v8::Object>();
+  }
+  *out = v8::Undefined(isolate);
+  return true;
+}
+
+namespace {
 
 // The shared first half of Reference.get/set/delete: the object, its context and the key.
 class ReferenceOp : public Op {
@@ -212,47 +279,23 @@ class ReferenceOp : public Op {
 
 class ReferenceGetOp final : public ReferenceOp {
  public:
-  ReferenceGetOp(uint64_t reference, Val key, ResultMode mode)
-      : ReferenceOp(reference, std::move(key)), mode_(mode) {}
+  ReferenceGetOp(uint64_t reference, Val key, ResultMode mode, bool inherit)
+      : ReferenceOp(reference, std::move(key)), mode_(mode), inherit_(inherit) {}
 
   void Run(IsolateHolder& holder) override {
-    v8::Isolate* isolate = holder.isolate();
     v8::Local<v8::Context> context;
     v8::Local<v8::Object> object;
     v8::Local<v8::Value> key;
     if (!Prepare(holder, &context, &object, &key)) return;
     v8::Context::Scope context_scope(context);
-    v8::TryCatch try_catch(isolate);
     v8::Local<v8::Value> value;
-    {
-      // No getter and no trap ever runs during get.
-      v8::Isolate::DisallowJavascriptExecutionScope no_js(
-          isolate, v8::Isolate::DisallowJavascriptExecutionScope::THROW_ON_FAILURE);
-      v8::Local<v8::Name> name;
-      if (key->IsName()) {
-        name = key.As<v8::Name>();
-      } else if (!key->ToString(context).ToLocal(&name)) {
-        failure.kind = FailKind::kType;
-        failure.message = "Invalid property key";
-        return;
-      }
-      if (!object->HasRealNamedProperty(context, name).FromMaybe(false) &&
-          !(key->IsNumber() && object->HasRealIndexedProperty(context, key.As<v8::Number>()->Value()).FromMaybe(false))) {
-        result.kind = ValKind::kUndefined;
-        return;
-      }
-      if (object->HasRealNamedCallbackProperty(context, name).FromMaybe(false) ||
-          !object->Get(context, key).ToLocal(&value)) {
-        failure.kind = FailKind::kType;
-        failure.message = "Property is getter";
-        return;
-      }
-    }
+    if (!ReadOwnOrInherited(holder, context, object, key, inherit_, &value, &failure)) return;
     ToVal(holder, context, value, mode_, &result, &failure);
   }
 
  private:
   ResultMode mode_;
+  bool inherit_;
 };
 
 class ReferenceSetOp final : public ReferenceOp {
@@ -319,6 +362,61 @@ class ReferenceDeleteOp final : public ReferenceOp {
   }
 };
 
+class ReferenceApplyOp final : public Op {
+ public:
+  ReferenceApplyOp(uint64_t reference, Val receiver, std::vector<Val> args, ResultMode mode)
+      : reference_(reference), receiver_(std::move(receiver)), args_(std::move(args)), mode_(mode) {}
+
+  void Run(IsolateHolder& holder) override {
+    v8::Isolate* isolate = holder.isolate();
+    v8::Local<v8::Context> context;
+    v8::Local<v8::Value> target;
+    if (!holder.GetReference(reference_, &context, &target, &failure)) return;
+    if (!target->IsFunction()) {
+      failure.kind = FailKind::kType;
+      failure.message = "Reference is not a function";
+      return;
+    }
+    v8::Context::Scope context_scope(context);
+    v8::TryCatch try_catch(isolate);
+    v8::Local<v8::Value> receiver;
+    if (!FromVal(holder, context, receiver_, &failure).ToLocal(&receiver)) return;
+    std::vector<v8::Local<v8::Value>> argv(args_.size());
+    for (size_t i = 0; i < args_.size(); ++i) {
+      if (!FromVal(holder, context, args_[i], &failure).ToLocal(&argv[i])) return;
+    }
+    v8::Local<v8::Value> value;
+    if (!target.As<v8::Function>()
+             ->Call(context, receiver, static_cast<int>(argv.size()), argv.data())
+             .ToLocal(&value)) {
+      holder.CatchFailure(context, try_catch, &failure);
+      return;
+    }
+    Deliver(holder, *this, context, value, mode_);
+  }
+
+ private:
+  uint64_t reference_;
+  Val receiver_;
+  std::vector<Val> args_;
+  ResultMode mode_;
+};
+
+class ReferenceCopyOp final : public Op {
+ public:
+  explicit ReferenceCopyOp(uint64_t reference) : reference_(reference) {}
+  void Run(IsolateHolder& holder) override {
+    v8::Local<v8::Context> context;
+    v8::Local<v8::Value> value;
+    if (!holder.GetReference(reference_, &context, &value, &failure)) return;
+    v8::Context::Scope context_scope(context);
+    ToVal(holder, context, value, ResultMode::kCopyStrict, &result, &failure);
+  }
+
+ private:
+  uint64_t reference_;
+};
+
 class HeapStatisticsOp final : public Op {
  public:
   void Run(IsolateHolder& holder) override {
@@ -375,8 +473,17 @@ std::shared_ptr<Op> MakeGlobalReference(uint64_t context) {
   return std::make_shared<GlobalReferenceOp>(context);
 }
 
-std::shared_ptr<Op> MakeReferenceGet(uint64_t reference, Val key, ResultMode mode) {
-  return std::make_shared<ReferenceGetOp>(reference, std::move(key), mode);
+std::shared_ptr<Op> MakeReferenceGet(uint64_t reference, Val key, ResultMode mode, bool inherit) {
+  return std::make_shared<ReferenceGetOp>(reference, std::move(key), mode, inherit);
+}
+
+std::shared_ptr<Op> MakeReferenceApply(uint64_t reference, Val receiver, std::vector<Val> args,
+                                       ResultMode mode) {
+  return std::make_shared<ReferenceApplyOp>(reference, std::move(receiver), std::move(args), mode);
+}
+
+std::shared_ptr<Op> MakeReferenceCopy(uint64_t reference) {
+  return std::make_shared<ReferenceCopyOp>(reference);
 }
 
 std::shared_ptr<Op> MakeReferenceSet(uint64_t reference, Val key, Val value) {

@@ -81,3 +81,91 @@ cdef int origin_arg(object filename, object line_offset, object column_offset, C
     out.line_offset = line_offset
     out.column_offset = column_offset
     return 0
+
+
+# -- transfer options --------------------------------------------------------------------------
+
+cdef object options_of(object copy, object external_copy, object reference, object promise):
+    if not (copy or external_copy or reference or promise):
+        return None
+    return TransferOptions(copy=bool(copy), external_copy=bool(external_copy),
+                           reference=bool(reference), promise=bool(promise))
+
+
+cdef ResultMode result_mode(object options, ResultMode default) except *:
+    """The ResultMode a TransferOptions asks for (its promise flag is handled by the caller)."""
+    if options is None:
+        return default
+    if not isinstance(options, TransferOptions):
+        raise TypeError(f"transfer options must be an ivmhost.TransferOptions, not {type(options).__name__}")
+    if options.reference:
+        return ResultMode.kReference
+    if options.copy:
+        return ResultMode.kCopyStrict
+    if options.external_copy:
+        raise NotImplementedError("external_copy=True arrives with ExternalCopy")
+    return default
+
+
+cdef int arg_to_val(object value, Val* out, Isolate isolate, object options) except -1:
+    """An argument crossing into JavaScript under `options` (a TransferOptions or None)."""
+    if options is not None:
+        if not isinstance(options, TransferOptions):
+            raise TypeError(f"arguments must be an ivmhost.TransferOptions, not {type(options).__name__}")
+        if options.promise and inspect.isawaitable(value):
+            return py_to_val(promise_of(value), out, isolate, 0)
+        if options.reference and not isinstance(value, Reference):
+            return py_to_val(Reference(value), out, isolate, 0)
+    return py_to_val(value, out, isolate, 0)
+
+
+cdef object prepare_promise(Op* op, object options, Isolate isolate, bint asynchronous):
+    """With promise=True: the op awaits a promise result; returns the waiter (or None)."""
+    if options is None or not options.promise:
+        return None
+    waiter = PromiseWaiter(isolate, asynchronous)
+    op.await_promise = True
+    op.promise_mode = result_mode(
+        TransferOptions(copy=options.copy, external_copy=options.external_copy, reference=options.reference),
+        ResultMode.kCopyStrict)
+    Py_INCREF(waiter)
+    op.waiter = <void*>waiter
+    return waiter
+
+
+cdef void drop_waiter(Op* op) noexcept:
+    if op.waiter != NULL:
+        Py_DECREF(<object>op.waiter)
+        op.waiter = NULL
+
+
+cdef object call_sync(Isolate isolate, shared_ptr[Op] op, object options, object timeout):
+    """Run `op` on this thread; with promise=True wait (GIL released) for its promise."""
+    waiter = prepare_promise(op.get(), options, isolate, False)
+    try:
+        run_sync(isolate, op)
+    finally:
+        drop_waiter(op.get())
+    if op.get().result.kind != ValKind.kPending:
+        return val_to_py(op.get().result, isolate)
+    if running_event_loop():
+        raise IvmhostError(
+            "This function may not be called from the default thread: it would block the event "
+            "loop the promise may need; await the async variant instead"
+        )
+    try:
+        return waiter.wait_sync(None if timeout is None else timeout / 1000)
+    except TimeoutError:
+        raise ScriptTimeoutError("Script execution timed out.") from None
+
+
+async def call_async(Isolate isolate, _OpBox box, object options):
+    """Queue `box`'s op; with promise=True also await its promise."""
+    waiter = prepare_promise(box.op.get(), options, isolate, True)
+    try:
+        await await_op(isolate, box)
+    finally:
+        drop_waiter(box.op.get())
+    if box.op.get().result.kind != ValKind.kPending:
+        return val_to_py(box.op.get().result, isolate)
+    return await waiter.wait()

@@ -86,23 +86,27 @@ cdef class Context(_Handle):
         op.get().timeout_ms = timeout_ms(timeout)
         return op
 
-    def eval_sync(self, code, *, timeout=None, filename=None, line_offset=0, column_offset=0):
-        """Run ``code`` in this context and return a copy of its completion value.
+    def eval_sync(self, code, *, timeout=None, filename=None, line_offset=0, column_offset=0,
+                  copy=False, external_copy=False, reference=False, promise=False):
+        """Run ``code`` in this context and return its completion value.
 
-        ``timeout`` is in milliseconds. A value that cannot be copied (a function, a class
-        instance) comes back as :data:`ivmhost.undefined`, as in isolated-vm.
+        ``timeout`` is in milliseconds. By default the value is copied, and a value that cannot
+        be copied (a function, a class instance) comes back as :data:`ivmhost.undefined`, as in
+        isolated-vm; ``reference=True`` returns a :class:`Reference`, ``copy=True`` a full copy,
+        ``promise=True`` waits for a promise and returns what it settles to.
         """
-        cdef shared_ptr[Op] op = self._eval_op(code, timeout, filename, line_offset, column_offset,
-                                               ResultMode.kCopyOrUndefined)
-        run_sync(self._isolate, op)
-        return val_to_py(op.get().result, self._isolate)
+        options = options_of(copy, external_copy, reference, promise)
+        return call_sync(self._isolate, self._eval_op(code, timeout, filename, line_offset, column_offset,
+                                                      result_mode(options, ResultMode.kCopyOrUndefined)),
+                         options, timeout)
 
-    async def eval(self, code, *, timeout=None, filename=None, line_offset=0, column_offset=0):
+    async def eval(self, code, *, timeout=None, filename=None, line_offset=0, column_offset=0,
+                   copy=False, external_copy=False, reference=False, promise=False):
         """Async twin of :meth:`eval_sync`: queued on the isolate's thread, in order."""
-        box = box_op(self._eval_op(code, timeout, filename, line_offset, column_offset,
-                                   ResultMode.kCopyOrUndefined))
-        await await_op(self._isolate, box)
-        return val_to_py((<_OpBox>box).op.get().result, self._isolate)
+        options = options_of(copy, external_copy, reference, promise)
+        return await call_async(self._isolate, box_op(self._eval_op(
+            code, timeout, filename, line_offset, column_offset, result_mode(options, ResultMode.kCopyOrUndefined))),
+            options)
 
     def eval_ignored(self, code, *, timeout=None, filename=None, line_offset=0, column_offset=0):
         """Queue ``code`` to run; returns None at once and drops the result and any error."""
@@ -111,7 +115,7 @@ cdef class Context(_Handle):
 
     # -- eval_closure ----------------------------------------------------------------------
 
-    cdef shared_ptr[Op] _closure_op(self, code, args, timeout, filename, ResultMode mode) except *:
+    cdef shared_ptr[Op] _closure_op(self, code, args, arguments, timeout, filename, ResultMode mode) except *:
         cdef StrArg source
         cdef CompileOptions origin
         cdef vector[Val] argv
@@ -123,29 +127,29 @@ cdef class Context(_Handle):
             raise TypeError(f"args must be a list or tuple, not {type(args).__name__}")
         argv.resize(len(args))
         for i in range(len(args)):
-            py_to_val(args[i], &argv[i], self._isolate, 0)
+            arg_to_val(args[i], &argv[i], self._isolate, arguments)
         cdef shared_ptr[Op] op = MakeEvalClosure(cid, move(source), move(origin), move(argv), mode)
         op.get().timeout_ms = timeout_ms(timeout)
         return op
 
-    def eval_closure_sync(self, code, args=(), *, timeout=None, filename=None):
+    def eval_closure_sync(self, code, args=(), *, arguments=None, result=None, timeout=None, filename=None):
         """Run ``code`` as a function body with ``args`` as ``$0``, ``$1``...; return its result.
 
-        Arguments are copied in; a result that cannot be copied raises TransferError.
+        Arguments are copied in (``arguments=`` and ``result=`` take :class:`TransferOptions`);
+        a result that cannot be copied raises TransferError.
         """
-        cdef shared_ptr[Op] op = self._closure_op(code, args, timeout, filename, ResultMode.kCopyStrict)
-        run_sync(self._isolate, op)
-        return val_to_py(op.get().result, self._isolate)
+        return call_sync(self._isolate, self._closure_op(code, args, arguments, timeout, filename,
+                                                         result_mode(result, ResultMode.kCopyStrict)),
+                         result, timeout)
 
-    async def eval_closure(self, code, args=(), *, timeout=None, filename=None):
+    async def eval_closure(self, code, args=(), *, arguments=None, result=None, timeout=None, filename=None):
         """Async twin of :meth:`eval_closure_sync`."""
-        box = box_op(self._closure_op(code, args, timeout, filename, ResultMode.kCopyStrict))
-        await await_op(self._isolate, box)
-        return val_to_py((<_OpBox>box).op.get().result, self._isolate)
+        return await call_async(self._isolate, box_op(self._closure_op(
+            code, args, arguments, timeout, filename, result_mode(result, ResultMode.kCopyStrict))), result)
 
-    def eval_closure_ignored(self, code, args=(), *, timeout=None, filename=None):
+    def eval_closure_ignored(self, code, args=(), *, arguments=None, timeout=None, filename=None):
         """Queue the closure; returns None at once and drops the result and any error."""
-        post_ignored(self._isolate, self._closure_op(code, args, timeout, filename, ResultMode.kIgnore))
+        post_ignored(self._isolate, self._closure_op(code, args, arguments, timeout, filename, ResultMode.kIgnore))
 
     # -- context managers ------------------------------------------------------------------
 

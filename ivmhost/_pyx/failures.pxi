@@ -5,46 +5,77 @@ cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
 
 
-cdef int raise_failure(Failure& f, Isolate isolate) except -1:
+# Python exceptions raised by callbacks, by id, so that a JavaScript error made from one can
+# chain it as __cause__ when it comes back to Python. Bounded: old entries are dropped.
+_host_errors = {}
+cdef uint64_t _next_host_error = 1
+cdef int _MAX_HOST_ERRORS = 256
+
+
+cdef uint64_t remember_host_error(object exc):
+    global _next_host_error
+    cdef uint64_t key = _next_host_error
+    _next_host_error += 1
+    _host_errors[key] = exc
+    if len(_host_errors) > _MAX_HOST_ERRORS:
+        del _host_errors[next(iter(_host_errors))]
+    return key
+
+
+cdef object failure_to_exception(Failure& f, Isolate isolate):
     cdef FailKind kind = f.kind
     cdef object exc
     cdef str message = utf8_text(f.message)
     cdef str stack = utf8_text(f.stack)
     if kind == FailKind.kJSException:
         if f.error.kind == ValKind.kError:
-            raise make_js_error(f.error)
-        raise JSError(message, "Error", stack, val_to_py(f.error, isolate))
+            return make_js_error(f.error)
+        return JSError(message, "Error", stack, val_to_py(f.error, isolate))
     if kind == FailKind.kTimeout:
-        raise ScriptTimeoutError(message, stack)
+        return ScriptTimeoutError(message, stack)
     if kind == FailKind.kMemoryLimit:
-        raise MemoryLimitError(message, stack)
+        return MemoryLimitError(message, stack)
     if kind == FailKind.kDisposed or kind == FailKind.kDisposedDuring:
-        raise IsolateDisposedError(message, stack)
+        return IsolateDisposedError(message, stack)
     if kind == FailKind.kReleased:
-        raise ReleasedError(message)
+        return ReleasedError(message)
     if kind == FailKind.kTransfer:
-        raise TransferError(message)
+        return TransferError(message)
     if kind == FailKind.kType:
-        raise TypeError(message)
+        return TypeError(message)
     if kind == FailKind.kValue:
-        raise ValueError(message)
+        return ValueError(message)
     if kind == FailKind.kHostException:
         exc = <object>f.host_exception
         Py_DECREF(exc)  # the failure owned one reference; `exc` holds its own now
         f.host_exception = NULL
-        raise exc
+        return exc
     if kind == FailKind.kInterrupted:
         # Python's own SIGINT handler ran too (ours is chained in front of it): let it raise.
         PyErr_CheckSignals()
-        raise KeyboardInterrupt
+        return KeyboardInterrupt()
     if kind == FailKind.kCancelled:
-        raise anyio.get_cancelled_exc_class()()
-    raise IvmhostError(message or "internal engine error")
+        return anyio.get_cancelled_exc_class()()
+    return IvmhostError(message or "internal engine error")
 
 
-cdef inline int check(Op* op, Isolate isolate) except -1:
-    if op.failure.kind != FailKind.kNone:
-        raise_failure(op.failure, isolate)
+cdef int raise_failure(Failure& f, Isolate isolate) except -1:
+    raise failure_to_exception(f, isolate)
+
+
+cdef int exception_to_failure(object exc, Failure* failure, bint catchable=False) except -1:
+    """A Python exception raised for JavaScript: an Error it may catch, or a BaseException that
+    ends the JavaScript and reaches the Python caller as itself (unless `catchable`)."""
+    if isinstance(exc, Exception) or catchable:
+        failure.kind = FailKind.kJSException
+        failure.error.kind = ValKind.kError
+        failure.error.text = b"Error"
+        failure.error.data = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
+        failure.error.handle = remember_host_error(exc)
+    else:
+        failure.kind = FailKind.kHostException
+        Py_INCREF(exc)
+        failure.host_exception = <void*>exc
     return 0
 
 
@@ -55,20 +86,46 @@ cdef cbool _host_call(void* fn, vector[Val]& args, Val* result, Failure* failure
         value = (<object>fn)(*pyargs)
         py_to_val(value, result, None, 0)
         return True
-    except Exception as exc:
-        # An ordinary exception becomes a JavaScript Error that JavaScript may catch.
-        failure.kind = FailKind.kJSException
-        failure.error.kind = ValKind.kError
-        failure.error.text = b"Error"
-        failure.error.data = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
-        return False
     except BaseException as exc:
-        # KeyboardInterrupt, SystemExit...: not JavaScript's to catch. They end the running
-        # JavaScript and reach the Python caller as themselves.
-        failure.kind = FailKind.kHostException
-        Py_INCREF(exc)
-        failure.host_exception = <void*>exc
+        exception_to_failure(exc, failure)
         return False
+
+
+cdef void _host_call_async(void* fn, vector[Val]& args, const PromiseTicket& ticket) noexcept with gil:
+    cdef size_t i
+    cdef _Ticket settle = _Ticket.__new__(_Ticket)
+    settle.ticket = ticket
+    try:
+        pyargs = [val_to_py(args[i], None) for i in range(args.size())]
+        (<Callback>fn)._start(pyargs, settle)
+    except BaseException as exc:
+        settle(False, exc)
+
+
+cdef cbool _host_reference(void* obj, RefMethod method, vector[Val]& args, Val* result,
+                           Failure* failure) noexcept with gil:
+    cdef size_t i
+    try:
+        pyargs = [val_to_py(args[i], None) for i in range(args.size())]
+        value = (<Reference>obj)._host_method(<int>method, pyargs)
+        py_to_val(value, result, None, 0)
+        return True
+    except BaseException as exc:
+        exception_to_failure(exc, failure)
+        return False
+
+
+cdef void _host_settled(void* waiter, Val* value, Failure* failure) noexcept with gil:
+    obj = <object>waiter
+    Py_DECREF(obj)  # the engine's reference; `obj` holds its own
+    try:
+        if value != NULL:
+            outcome = (True, val_to_py(value[0], obj.isolate))
+        else:
+            outcome = (False, failure_to_exception(failure[0], obj.isolate))
+    except BaseException as exc:
+        outcome = (False, exc)
+    obj.settle(*outcome)
 
 
 cdef void _host_release(void* obj) noexcept with gil:
@@ -88,6 +145,9 @@ _catastrophic_callbacks = []
 
 cdef HostHooks _hooks
 _hooks.call = _host_call
+_hooks.call_async = _host_call_async
+_hooks.reference = _host_reference
+_hooks.settled = _host_settled
 _hooks.release = _host_release
 _hooks.catastrophic = _host_catastrophic
 SetHostHooks(_hooks)

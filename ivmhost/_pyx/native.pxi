@@ -24,6 +24,9 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         kError
         kReference
         kCallback
+        kHostReference
+        kDerefInto
+        kPending
         kUnsupported
 
     cdef enum class FailKind "ivmhost::FailKind" (uint8_t):
@@ -53,6 +56,32 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         HostFunction(void* fn)
         void* fn
         string name
+        int flags
+
+    cdef enum HostFunctionFlags:
+        kHostSync
+        kHostAsync
+        kHostIgnored
+        kHostPromise
+
+    cdef enum class RefMethod "ivmhost::RefMethod" (uint8_t):
+        kApply
+        kApplySync
+        kApplyIgnored
+        kApplySyncPromise
+        kGet
+        kGetSync
+        kSet
+        kSetSync
+        kSetIgnored
+        kDelete
+        kDeleteSync
+        kDeleteIgnored
+        kCopy
+        kCopySync
+        kDeref
+        kDerefInto
+        kRelease
 
     cdef cppclass Val:
         ValKind kind
@@ -74,12 +103,22 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         Val error
         void* host_exception
 
+    cdef cppclass PromiseTicket:
+        uint64_t id
+
     ctypedef cbool (*HostCallFn)(void* fn, vector[Val]& args, Val* result, Failure* failure) noexcept
+    ctypedef void (*HostCallAsyncFn)(void* fn, vector[Val]& args, const PromiseTicket& ticket) noexcept
+    ctypedef cbool (*HostReferenceFn)(void* obj, RefMethod method, vector[Val]& args, Val* result,
+                                      Failure* failure) noexcept
+    ctypedef void (*HostSettledFn)(void* waiter, Val* value, Failure* failure) noexcept
     ctypedef void (*HostReleaseFn)(void* obj) noexcept
     ctypedef void (*HostCatastrophicFn)(const char* message) noexcept
 
     cdef cppclass HostHooks:
         HostCallFn call
+        HostCallAsyncFn call_async
+        HostReferenceFn reference
+        HostSettledFn settled
         HostReleaseFn release
         HostCatastrophicFn catastrophic
 
@@ -89,6 +128,9 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         Val result
         Failure failure
         double timeout_ms
+        cbool await_promise
+        ResultMode promise_mode
+        void* waiter
 
     cdef cppclass StrArg:
         string data
@@ -106,7 +148,10 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
     shared_ptr[Op] MakeCompileScript(StrArg code, CompileOptions origin)
     shared_ptr[Op] MakeRunScript(uint64_t script, uint64_t context, cbool release, ResultMode mode)
     shared_ptr[Op] MakeGlobalReference(uint64_t context)
-    shared_ptr[Op] MakeReferenceGet(uint64_t reference, Val key, ResultMode mode)
+    shared_ptr[Op] MakeReferenceGet(uint64_t reference, Val key, ResultMode mode, cbool inherit)
+    shared_ptr[Op] MakeReferenceApply(uint64_t reference, Val receiver, vector[Val] args, ResultMode mode)
+    shared_ptr[Op] MakeReferenceCopy(uint64_t reference)
+    cbool SettleHostPromise(const PromiseTicket& ticket, Val value, Failure failure)
     shared_ptr[Op] MakeReferenceSet(uint64_t reference, Val key, Val value)
     shared_ptr[Op] MakeReferenceDelete(uint64_t reference, Val key)
     shared_ptr[Op] MakeHeapStatistics()

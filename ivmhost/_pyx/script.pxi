@@ -34,17 +34,20 @@ cdef class Script(_Handle):
             self._isolate._refs -= 1
         return op
 
-    def run_sync(self, context, *, timeout=None, release=False):
-        """Run the script in ``context``; returns a copy of its completion value (or undefined)."""
-        cdef shared_ptr[Op] op = self._run_op(context, timeout, release, ResultMode.kCopyOrUndefined)
-        run_sync(self._isolate, op)
-        return val_to_py(op.get().result, self._isolate)
+    def run_sync(self, context, *, timeout=None, release=False, copy=False, external_copy=False,
+                 reference=False, promise=False):
+        """Run the script in ``context``; returns its completion value (see Context.eval_sync)."""
+        options = options_of(copy, external_copy, reference, promise)
+        return call_sync(self._isolate, self._run_op(context, timeout, release,
+                                                     result_mode(options, ResultMode.kCopyOrUndefined)),
+                         options, timeout)
 
-    async def run(self, context, *, timeout=None, release=False):
+    async def run(self, context, *, timeout=None, release=False, copy=False, external_copy=False,
+                  reference=False, promise=False):
         """Async twin of :meth:`run_sync`."""
-        box = box_op(self._run_op(context, timeout, release, ResultMode.kCopyOrUndefined))
-        await await_op(self._isolate, box)
-        return val_to_py((<_OpBox>box).op.get().result, self._isolate)
+        options = options_of(copy, external_copy, reference, promise)
+        return await call_async(self._isolate, box_op(self._run_op(
+            context, timeout, release, result_mode(options, ResultMode.kCopyOrUndefined))), options)
 
     def run_ignored(self, context, *, timeout=None, release=False):
         """Queue a run; returns None at once and drops the result and any error."""

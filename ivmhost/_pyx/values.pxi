@@ -115,14 +115,16 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
         out.kind = ValKind.kDate
         out.number = (obj - _EPOCH) // datetime.timedelta(microseconds=1) / 1000.0
     elif isinstance(obj, Reference):
-        if (<Reference>obj)._isolate is not isolate:
-            raise TransferError("A Reference from another isolate cannot be passed here")
-        out.kind = ValKind.kReference
-        out.handle = (<Reference>obj)._checked_id()
+        (<Reference>obj)._to_val(out, isolate)
+    elif isinstance(obj, _DerefInto):
+        (<_DerefInto>obj)._to_val(out, isolate)
     elif callable(obj):
         out.kind = ValKind.kCallback
         Py_INCREF(obj)
         out.host.reset(new HostFunction(<void*>obj))
+        if isinstance(obj, Callback):
+            out.host.get().flags = (<Callback>obj)._flags()
+            obj = (<Callback>obj).fn
         name = getattr(obj, "__name__", "")
         if isinstance(name, str):
             out.host.get().name = name.encode("utf-8", "replace")
@@ -170,9 +172,11 @@ cdef object val_to_py(const Val& v, Isolate isolate):
         return _EPOCH + datetime.timedelta(milliseconds=v.number)
     if kind == ValKind.kError:
         return make_js_error(v)
+    if kind == ValKind.kHostReference:
+        return <object>v.host.get().fn
     if kind == ValKind.kReference:
         if isolate is None:
-            return undefined
+            raise TransferError("A Reference to a JavaScript value cannot cross here; pass a copy")
         ref = Reference.__new__(Reference)
         ref._bind_ref(isolate, v.handle, utf8_text(v.text))
         return ref
@@ -180,4 +184,8 @@ cdef object val_to_py(const Val& v, Isolate isolate):
 
 
 cdef object make_js_error(const Val& v):
-    return JSError(utf8_text(v.data), utf8_text(v.text), utf8_text(v.stack))
+    error = JSError(utf8_text(v.data), utf8_text(v.text), utf8_text(v.stack))
+    if v.handle != 0:
+        # Made from a Python exception raised in a callback: chain the original.
+        error.__cause__ = _host_errors.pop(v.handle, None)
+    return error
