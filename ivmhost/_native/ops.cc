@@ -230,8 +230,7 @@ bool ReadOwnOrInherited(IsolateHolder& holder, v8::Local<v8::Context> context,
                         : holder_object->HasRealNamedProperty(context, name).FromMaybe(false);
     if (own) {
       bool ok = is_index ? holder_object->Get(context, index).ToLocal(out)
-                         : (!holder_object->HasRealNamedCallbackProperty(context, name).FromMaybe(true) &&
-                            holder_object->Get(context, name).ToLocal(out));
+                         : holder_object->Get(context, name).ToLocal(out);
       if (!ok) {
         failure->kind = FailKind::kType;
         failure->message = "Property is getter";

@@ -69,7 +69,8 @@ cdef int exception_to_failure(object exc, Failure* failure, bint catchable=False
     if isinstance(exc, Exception) or catchable:
         failure.kind = FailKind.kJSException
         failure.error.kind = ValKind.kError
-        failure.error.text = b"Error"
+        # A value that cannot cross is JavaScript's TypeError, as isolated-vm throws it.
+        failure.error.text = b"TypeError" if isinstance(exc, TransferError) else b"Error"
         failure.error.data = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
         failure.error.handle = remember_host_error(exc)
     else:

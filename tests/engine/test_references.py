@@ -1,0 +1,170 @@
+"""References to JavaScript values and to Python objects lent to JavaScript."""
+
+from __future__ import annotations
+
+import pytest
+
+import ivmhost
+
+
+def test_reference_to_a_javascript_function(context: ivmhost.Context) -> None:
+    add = context.eval_sync("(function add(a, b) { return a + b + this.k })", reference=True)
+    assert isinstance(add, ivmhost.Reference)
+    assert add.typeof == "function"
+    assert add.apply_sync({"k": 100}, [1, 2]) == 103
+    assert add.apply_sync(None, [1, 2], timeout=100) != add  # NaN-free sanity: a number came back
+    with pytest.raises(TypeError, match="Cannot dereference this from current isolate"):
+        add.deref()
+
+
+def test_apply_errors_and_timeouts(context: ivmhost.Context) -> None:
+    boom = context.eval_sync("(() => { throw new RangeError('nope') })", reference=True)
+    with pytest.raises(ivmhost.JSError, match="nope"):
+        boom.apply_sync()
+    spin = context.eval_sync("(function spin() { for (;;) {} })", reference=True)
+    with pytest.raises(ivmhost.ScriptTimeoutError) as info:
+        spin.apply_sync(timeout=30)
+    assert "at spin" in info.value.stack
+    not_fn = context.eval_sync("({})", reference=True)
+    with pytest.raises(TypeError, match="not a function"):
+        not_fn.apply_sync()
+
+
+def test_apply_result_options(context: ivmhost.Context) -> None:
+    make = context.eval_sync("(() => ({nested: {deep: [1, 2]}}))", reference=True)
+    assert make.apply_sync() == {"nested": {"deep": [1, 2]}}
+    ref = make.apply_sync(result=ivmhost.TransferOptions(reference=True))
+    assert isinstance(ref, ivmhost.Reference) and ref.typeof == "object"
+    assert ref.get_sync("nested").get_sync("deep").copy_sync() == [1, 2]
+
+
+def test_copy_and_release(context: ivmhost.Context) -> None:
+    obj = context.eval_sync("({a: 1, b: 'two'})", reference=True)
+    assert obj.copy_sync() == {"a": 1, "b": "two"}
+    obj.release()
+    with pytest.raises(ivmhost.ReleasedError, match="^Reference has been released$"):
+        obj.copy_sync()
+    with pytest.raises(ivmhost.ReleasedError):
+        obj.get_sync("a")
+
+
+def test_two_references_to_one_value(context: ivmhost.Context) -> None:
+    context.eval_sync("globalThis.shared = {n: 1}")
+    first = context.global_.get_sync("shared")
+    second = context.global_.get_sync("shared")
+    first.release()
+    assert second.get_sync("n") == 1
+
+
+def test_own_properties_only_unless_unsafe_inherit(context: ivmhost.Context) -> None:
+    context.eval_sync("class Base { get viaGetter() { return 1 } }; Base.prototype.inherited = 'yes'; globalThis.child = new Base(); child.own = 'mine'")
+    child = context.global_.get_sync("child")
+    assert child.get_sync("own") == "mine"
+    assert child.get_sync("inherited") is ivmhost.undefined
+    assert child.get_sync("toString") is ivmhost.undefined
+
+
+def test_array_and_typed_array_elements_are_readable(context: ivmhost.Context) -> None:
+    arr = context.eval_sync("[10, 20, 30]", reference=True)
+    assert arr.get_sync(1) == 20
+    assert arr.get_sync("length") == 3
+    typed = context.eval_sync("new Float64Array([0.5, 1.5])", reference=True)
+    assert typed.get_sync(1) == 1.5
+
+
+def test_get_never_runs_getters_or_traps(context: ivmhost.Context) -> None:
+    context.eval_sync("globalThis.hits = 0")
+    obj = context.eval_sync("({ get g() { hits++; return 1 } })", reference=True)
+    with pytest.raises(TypeError, match="Property is getter"):
+        obj.get_sync("g")
+    proxy = context.eval_sync("new Proxy({}, { get() { hits++; return 1 }, set() { hits++; return true } })", reference=True)
+    with pytest.raises(TypeError, match="Object is or has proxy"):
+        proxy.get_sync("x")
+    with pytest.raises(TypeError, match="Object is or has proxy"):
+        proxy.set_sync("x", 1)
+    assert context.eval_sync("hits") == 0
+
+
+def test_deref_into_is_single_use(context: ivmhost.Context) -> None:
+    fn = context.eval_sync("(() => 'called')", reference=True)
+    into = fn.deref_into()
+    assert context.eval_closure_sync("return $0()", [into]) == "called"
+    with pytest.raises(TypeError, match="should only be used once"):
+        context.eval_closure_sync("return $0()", [into])
+
+
+def test_a_reference_arrives_in_javascript_as_a_reference(context: ivmhost.Context) -> None:
+    fn = context.eval_sync("((x) => x * 3)", reference=True)
+    answer = context.eval_closure_sync(
+        "return [$0.typeof, $0.applySync(undefined, [7]), typeof $0.deref(), $0 instanceof Object]", [fn]
+    )
+    assert answer == ["function", 21, "function", True]
+
+
+def test_references_do_not_cross_isolates(make_isolate) -> None:  # type: ignore[no-untyped-def]
+    a = make_isolate().create_context_sync()
+    b = make_isolate().create_context_sync()
+    ref = a.eval_sync("({})", reference=True)
+    with pytest.raises(ivmhost.TransferError, match="another isolate"):
+        b.eval_closure_sync("return $0", [ref])
+
+
+class Inventory:
+    def __init__(self) -> None:
+        self.items = {"apple": 3}
+        self.owner = "shop"
+        self._secret = "hidden"
+
+    def count(self, name: str) -> int:
+        return self.items.get(name, 0)
+
+
+def test_lending_a_python_object_to_javascript(context: ivmhost.Context) -> None:
+    inventory = Inventory()
+    ref = ivmhost.Reference(inventory)
+    assert ref.typeof == "object"
+    assert ref.deref() is inventory
+    result = context.eval_closure_sync(
+        """
+        const r = $0;
+        return [r.typeof, r.getSync('owner'), r.getSync('count').applySync(undefined, ['apple']),
+                r.getSync('_secret'), r.getSync('items').getSync('apple'),
+                Object.isFrozen(Object.getPrototypeOf(r)), r.setSync('owner', 'market')]
+        """,
+        [ref],
+    )
+    assert result == ["object", "shop", 3, ivmhost.undefined, 3, True, True]
+    assert inventory.owner == "market"
+
+
+def test_the_reference_prototype_cannot_be_patched_or_borrowed(context: ivmhost.Context) -> None:
+    ref = ivmhost.Reference(lambda: "from python")
+    out = context.eval_closure_sync(
+        """
+        const proto = Object.getPrototypeOf($0);
+        let patched = 'no';
+        try { proto.applySync = () => 'patched'; } catch (e) { patched = 'threw' }
+        let borrowed;
+        try { proto.applySync.call({}, undefined, []) } catch (e) { borrowed = e.constructor.name }
+        let constructed;
+        try { new $0.constructor() } catch (e) { constructed = e.message }
+        return [$0.applySync(undefined, []), borrowed, constructed.includes('cannot be constructed')]
+        """,
+        [ref],
+    )
+    assert out == ["from python", "TypeError", True]
+
+
+def test_released_host_reference(context: ivmhost.Context) -> None:
+    ref = ivmhost.Reference({"a": 1})
+    context.global_.set_sync("held", ref)
+    assert context.eval_sync("held.getSync('a')") == 1
+    assert context.eval_sync("held.release(); try { held.getSync('a') } catch (e) { e.message }") == "Reference has been released"
+    ref.release()
+    with pytest.raises(ivmhost.ReleasedError):
+        ref.deref()
+
+
+def test_async_methods_inside_javascript_return_promises(context: ivmhost.Context) -> None:
+    ref = ivmhost.Reference(lambda a, b: a * b)
+    assert context.eval_closure_sync("return $0.apply(undefined, [6, 7])", [ref], result=ivmhost.TransferOptions(promise=True)) == 42
