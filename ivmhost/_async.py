@@ -7,7 +7,6 @@ import inspect
 import threading
 from typing import Any, Callable
 
-import anyio
 import sniffio
 
 __all__ = ["PromiseWaiter", "Waker", "current_runner", "running_event_loop", "start_host_call"]
@@ -20,30 +19,44 @@ class Waker:
     (holding the GIL) and never blocks, so an executor thread never waits for an event loop.
     """
 
-    __slots__ = ("_event", "_call_soon")
+    __slots__ = ("_event", "_call_soon", "_future")
 
     def __init__(self) -> None:
-        self._event = anyio.Event()
-        self._call_soon: Callable[[Callable[[], object]], object]
         library = sniffio.current_async_library()
-        if library == "trio":
+        self._future: asyncio.Future[None] | None = None
+        self._event: Any = None
+        if library == "asyncio":
+            loop = asyncio.get_running_loop()
+            self._future = loop.create_future()
+            self._call_soon: Callable[..., object] = loop.call_soon_threadsafe
+        elif library == "trio":
             import trio
 
+            self._event = trio.Event()
             self._call_soon = trio.lowlevel.current_trio_token().run_sync_soon
-        elif library == "asyncio":
-            self._call_soon = asyncio.get_running_loop().call_soon_threadsafe
         else:
             raise RuntimeError(f"ivmhost's async calls support asyncio and trio, not {library}")
 
+    def _set(self) -> None:
+        if self._future is not None:
+            if not self._future.done():
+                self._future.set_result(None)
+        else:
+            self._event.set()
+
     def wake(self) -> None:
         try:
-            self._call_soon(self._event.set)
+            self._call_soon(self._set)
         except RuntimeError:
             # The event loop has closed: nobody is waiting any more.
             pass
 
     async def wait(self) -> None:
-        await self._event.wait()
+        if self._future is not None:
+            # Shielded: cancelling the waiting task must not cancel the shared future itself.
+            await asyncio.shield(self._future)
+        else:
+            await self._event.wait()
 
 
 class PromiseWaiter:

@@ -6,8 +6,10 @@
 Import the public names from :mod:`ivmhost`, not from here.
 """
 
+import atexit
 import datetime
 import inspect
+import weakref
 import traceback
 from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 import warnings

@@ -5,9 +5,10 @@
 // executor thread, no op objects. benchmarks/engine.py runs this next to ivmhost and prints the
 // ratio. Prints one JSON object on stdout.
 //
-// Usage: floor [eval] [cold] [rss] [timeout] [--samples=N] [--batch=N]
-//        (no workload: all four, rss first; --samples overrides each workload's sample count,
-//        --batch the eval batch size)
+// Usage: floor [eval] [cold] [rss] [timeout] [apply] [callback] [bytes] [dicts] [all]
+//              [--samples=N] [--batch=N]
+//        (no workload: all eight, rss first; --samples overrides each workload's sample count,
+//        --batch the batch size of each batched workload: operations per sample)
 //
 //   eval     eval_x_plus_1_us      median µs per call of: Locker + Isolate::Scope + HandleScope +
 //                                  Context::Scope + TryCatch + ScriptCompiler::Compile("x+1") +
@@ -24,6 +25,26 @@
 //                                  watchdog thread calling TerminateExecution 50 ms after the call
 //                                  started (elapsed measured from call start). 10 samples after
 //                                  one warm-up.
+//   apply    apply_sync_us         median µs per call of f(1, 2, 'abc') with
+//                                  f = function f(a, b, c) { return a + b + c.length }: Locker +
+//                                  Isolate::Scope + HandleScope + Context::Scope + TryCatch +
+//                                  arguments made (Integer, Integer, String) + Function::Call +
+//                                  NumberValue. Batches of 20000 calls, 9 samples.
+//   callback js_to_py_callback_ns  median ns per call of a C++ FunctionTemplate callback that
+//                                  returns its argument, called from the JS loop
+//                                  `for (let i = 0; i < n; i++) s += f(i)`; one Function::Call of
+//                                  the loop per sample, n = batch (200000), 9 samples.
+//   bytes    bytes_1mib_in_us      median µs per call of (b) => b.length with 1 MiB from C++:
+//                                  Locker + scopes + TryCatch + ArrayBuffer::New(isolate, 1 MiB)
+//                                  + memcpy 1 MiB into it + Uint8Array::New + Function::Call +
+//                                  NumberValue. Batches of 50 calls, 9 samples.
+//   dicts    dicts_10k_roundtrip_ms  median ms per JSON round trip of 10000 records
+//                                  {"id", "name", "tags", "score"} (the text prepared once, in
+//                                  C++): Locker + scopes + TryCatch + String::NewFromUtf8(text) +
+//                                  JSON::Parse + the compiled
+//                                  (xs) => xs.map(x => ({...x, score: x.score * 2})) +
+//                                  JSON::Stringify + WriteUtf8 back into a C++ string. Batches of
+//                                  1 round trip, 9 samples; the first output is checked exactly.
 //
 // Build: benchmarks/floor/build.py (g++ -std=c++17 -fno-rtti -pthread -O2, no V8 defines).
 
@@ -47,9 +68,10 @@
 namespace {
 
 int g_samples = 0;  // 0: each workload's default
-int g_batch = 20000;
+int g_batch = 0;    // 0: each batched workload's default
 
 int Samples(int default_count) { return g_samples > 0 ? g_samples : default_count; }
+int Batch(int default_count) { return g_batch > 0 ? g_batch : default_count; }
 
 using Clock = std::chrono::steady_clock;
 
@@ -140,7 +162,7 @@ std::string BenchEval() {
     return EvalNumber(isolate, context, source);
   };
   one_call("var x = 1");
-  const int kBatch = g_batch, kSamples = Samples(9);
+  const int kBatch = Batch(20000), kSamples = Samples(9);
   double check = 0;
   for (int i = 0; i < 2000; ++i) check += one_call("x+1");  // warm-up
   if (check != 4000) Die("x+1 did not evaluate to 2");
@@ -319,28 +341,247 @@ std::string BenchTimeout() {
   return buf + JsonArray(samples);
 }
 
+
+// ---- shared by the call workloads ------------------------------------------------------------
+
+// Everything a call into the isolate needs on the calling thread, per call (as in BenchEval).
+struct Entered {
+  v8::Locker locker;
+  v8::Isolate::Scope isolate_scope;
+  v8::HandleScope handle_scope;
+  v8::Local<v8::Context> context;
+  v8::Context::Scope context_scope;
+  v8::TryCatch try_catch;
+  Entered(v8::Isolate* isolate, const v8::Global<v8::Context>& global)
+      : locker(isolate),
+        isolate_scope(isolate),
+        handle_scope(isolate),
+        context(global.Get(isolate)),
+        context_scope(context),
+        try_catch(isolate) {}
+};
+
+// Compiles and runs `source` (which must evaluate to a function) in `owned`'s context.
+v8::Global<v8::Function> CompileFunction(OwnedIsolate& owned, const char* source) {
+  v8::Isolate* isolate = owned.isolate;
+  Entered e(isolate, owned.context);
+  v8::Local<v8::String> code;
+  v8::Local<v8::Script> script;
+  v8::Local<v8::Value> value;
+  if (!v8::String::NewFromUtf8(isolate, source).ToLocal(&code)) Die("bad source");
+  v8::ScriptCompiler::Source src(code);
+  if (!v8::ScriptCompiler::Compile(e.context, &src).ToLocal(&script) ||
+      !script->Run(e.context).ToLocal(&value) || !value->IsFunction())
+    Die("function did not compile");
+  return v8::Global<v8::Function>(isolate, value.As<v8::Function>());
+}
+
+// Runs `batch` operations per sample, `samples` times after `warmup` operations; each sample is
+// the time per operation in `scale` ns units (1e3: µs, 1e6: ms).
+template <typename Op>
+std::vector<double> Sampled(int samples, int batch, int warmup, double scale, Op op) {
+  for (int i = 0; i < warmup; ++i) op();
+  std::vector<double> out;
+  for (int s = 0; s < samples; ++s) {
+    double t0 = NowNs();
+    for (int i = 0; i < batch; ++i) op();
+    out.push_back((NowNs() - t0) / batch / scale);
+  }
+  return out;
+}
+
+std::string Report(const char* key, const char* samples_key, const std::vector<double>& samples) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "\"%s\": %.4f, \"%s\": ", key, Median(samples), samples_key);
+  return buf + JsonArray(samples);
+}
+
+// ---- (5) apply f(1, 2, 'abc') ----------------------------------------------------------------
+
+std::string BenchApply() {
+  OwnedIsolate owned;
+  owned.NewContext();
+  v8::Isolate* isolate = owned.isolate;
+  v8::Global<v8::Function> f =
+      CompileFunction(owned, "(function f(a, b, c) { return a + b + c.length })");
+  auto one_call = [&]() {
+    Entered e(isolate, owned.context);
+    v8::Local<v8::Value> args[3] = {v8::Integer::New(isolate, 1), v8::Integer::New(isolate, 2),
+                                    v8::String::NewFromUtf8Literal(isolate, "abc")};
+    v8::Local<v8::Value> result;
+    double d;
+    if (!f.Get(isolate)->Call(e.context, v8::Undefined(isolate), 3, args).ToLocal(&result) ||
+        !result->NumberValue(e.context).To(&d))
+      return static_cast<double>(NAN);
+    return d;
+  };
+  if (one_call() != 6) Die("f(1, 2, 'abc') did not return 6");
+  std::vector<double> samples = Sampled(Samples(9), Batch(20000), 2000, 1e3, one_call);
+  f.Reset();
+  owned.Dispose();
+  return Report("apply_sync_us", "apply_sync_samples_us", samples);
+}
+
+// ---- (6) JS -> native callback ---------------------------------------------------------------
+
+void Identity(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  info.GetReturnValue().Set(info[0]);
+}
+
+std::string BenchCallback() {
+  OwnedIsolate owned;
+  owned.NewContext();
+  v8::Isolate* isolate = owned.isolate;
+  v8::Global<v8::Function> make_loop = CompileFunction(
+      owned,
+      "(function (f) { return (n) => { let s = 0; for (let i = 0; i < n; i++) s += f(i); "
+      "return s } })");
+  v8::Global<v8::Function> loop;
+  {
+    Entered e(isolate, owned.context);
+    v8::Local<v8::Function> callback;
+    v8::Local<v8::Value> value;
+    if (!v8::FunctionTemplate::New(isolate, Identity)->GetFunction(e.context).ToLocal(&callback))
+      Die("callback function failed");
+    v8::Local<v8::Value> args[1] = {callback};
+    if (!make_loop.Get(isolate)->Call(e.context, v8::Undefined(isolate), 1, args).ToLocal(&value) ||
+        !value->IsFunction())
+      Die("loop function failed");
+    loop.Reset(isolate, value.As<v8::Function>());
+  }
+  auto run_loop = [&](int n) {
+    Entered e(isolate, owned.context);
+    v8::Local<v8::Value> args[1] = {v8::Integer::New(isolate, n)};
+    v8::Local<v8::Value> result;
+    double d;
+    if (!loop.Get(isolate)->Call(e.context, v8::Undefined(isolate), 1, args).ToLocal(&result) ||
+        !result->NumberValue(e.context).To(&d))
+      return static_cast<double>(NAN);
+    return d;
+  };
+  if (run_loop(10) != 45) Die("loop(10) did not return 45");
+  const int kN = Batch(200000);
+  run_loop(kN);  // warm-up (and JIT)
+  std::vector<double> samples;
+  for (int s = 0, n = Samples(9); s < n; ++s) {
+    double t0 = NowNs();
+    double sum = run_loop(kN);
+    samples.push_back((NowNs() - t0) / kN);
+    if (sum != static_cast<double>(kN) * (kN - 1) / 2) Die("loop returned a wrong sum");
+  }
+  loop.Reset();
+  make_loop.Reset();
+  owned.Dispose();
+  return Report("js_to_py_callback_ns", "js_to_py_callback_samples_ns", samples);
+}
+
+// ---- (7) 1 MiB of bytes in -------------------------------------------------------------------
+
+std::string BenchBytes() {
+  OwnedIsolate owned;
+  owned.NewContext();
+  v8::Isolate* isolate = owned.isolate;
+  v8::Global<v8::Function> fn = CompileFunction(owned, "(b) => b.length");
+  const size_t kSize = 1 << 20;
+  std::vector<unsigned char> payload(kSize);  // zeros, like Python's bytes(1 << 20)
+  auto one_call = [&]() {
+    Entered e(isolate, owned.context);
+    v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, kSize);
+    std::memcpy(buffer->GetBackingStore()->Data(), payload.data(), kSize);
+    v8::Local<v8::Value> args[1] = {v8::Uint8Array::New(buffer, 0, kSize)};
+    v8::Local<v8::Value> result;
+    double d;
+    if (!fn.Get(isolate)->Call(e.context, v8::Undefined(isolate), 1, args).ToLocal(&result) ||
+        !result->NumberValue(e.context).To(&d))
+      return static_cast<double>(NAN);
+    return d;
+  };
+  if (one_call() != kSize) Die("b.length was not 1 MiB");
+  std::vector<double> samples = Sampled(Samples(9), Batch(50), 20, 1e3, one_call);
+  fn.Reset();
+  owned.Dispose();
+  return Report("bytes_1mib_in_us", "bytes_1mib_in_samples_us", samples);
+}
+
+// ---- (8) 10,000 records round trip (JSON) ----------------------------------------------------
+
+// The JSON text of n records {"id": i, "name": "item<i>", "tags": ["a", "b"], "score": i * 0.5},
+// or of the mapped result (score * 2 == i), formatted as JSON.stringify formats it.
+std::string RecordsJson(int n, bool mapped) {
+  std::string out = "[";
+  char buf[128];
+  for (int i = 0; i < n; ++i) {
+    if (mapped)
+      std::snprintf(buf, sizeof buf, "%s{\"id\":%d,\"name\":\"item%d\",\"tags\":[\"a\",\"b\"],\"score\":%d}",
+                    i ? "," : "", i, i, i);
+    else
+      std::snprintf(buf, sizeof buf, "%s{\"id\":%d,\"name\":\"item%d\",\"tags\":[\"a\",\"b\"],\"score\":%d%s}",
+                    i ? "," : "", i, i, i / 2, i % 2 ? ".5" : "");
+    out += buf;
+  }
+  return out + "]";
+}
+
+std::string BenchDicts() {
+  OwnedIsolate owned;
+  owned.NewContext();
+  v8::Isolate* isolate = owned.isolate;
+  v8::Global<v8::Function> fn =
+      CompileFunction(owned, "(xs) => xs.map(x => ({...x, score: x.score * 2}))");
+  const std::string text = RecordsJson(10000, false);  // prepared once
+  const std::string expected = RecordsJson(10000, true);
+  std::string output;
+  auto round_trip = [&]() {
+    Entered e(isolate, owned.context);
+    v8::Local<v8::String> in;
+    v8::Local<v8::Value> parsed, mapped;
+    v8::Local<v8::String> out;
+    if (!v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal,
+                                 static_cast<int>(text.size()))
+             .ToLocal(&in) ||
+        !v8::JSON::Parse(e.context, in).ToLocal(&parsed))
+      Die("JSON::Parse failed");
+    v8::Local<v8::Value> args[1] = {parsed};
+    if (!fn.Get(isolate)->Call(e.context, v8::Undefined(isolate), 1, args).ToLocal(&mapped))
+      Die("map failed");
+    if (!v8::JSON::Stringify(e.context, mapped).ToLocal(&out)) Die("JSON::Stringify failed");
+    output.resize(out->Utf8Length(isolate));
+    out->WriteUtf8(isolate, output.data(), static_cast<int>(output.size()), nullptr,
+                   v8::String::NO_NULL_TERMINATION);
+  };
+  round_trip();
+  if (output != expected) Die("the round trip's JSON differs from the expected text");
+  std::vector<double> samples = Sampled(Samples(9), Batch(1), 2, 1e6, round_trip);
+  fn.Reset();
+  owned.Dispose();
+  return Report("dicts_10k_roundtrip_ms", "dicts_10k_roundtrip_samples_ms", samples);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool want_eval = false, want_cold = false, want_rss = false, want_timeout = false;
+  static const char* const kNames[] = {"eval",  "cold",     "rss",   "timeout",
+                                       "apply", "callback", "bytes", "dicts"};
+  const int kCount = sizeof kNames / sizeof kNames[0];
+  bool want[kCount] = {};
+  bool any = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "eval") want_eval = true;
-    else if (a == "cold") want_cold = true;
-    else if (a == "rss") want_rss = true;
-    else if (a == "timeout") want_timeout = true;
-    else if (a == "all") want_eval = want_cold = want_rss = want_timeout = true;
-    else if (a.rfind("--samples=", 0) == 0) g_samples = std::atoi(a.c_str() + 10);
+    bool known = false;
+    for (int w = 0; w < kCount; ++w)
+      if (a == kNames[w] || a == "all") want[w] = known = any = true;
+    if (known) continue;
+    if (a.rfind("--samples=", 0) == 0) g_samples = std::atoi(a.c_str() + 10);
     else if (a.rfind("--batch=", 0) == 0) g_batch = std::max(1, std::atoi(a.c_str() + 8));
     else {
       std::fprintf(stderr,
-                   "usage: %s [eval] [cold] [rss] [timeout] [all] [--samples=N] [--batch=N]\n",
+                   "usage: %s [eval] [cold] [rss] [timeout] [apply] [callback] [bytes] [dicts] "
+                   "[all] [--samples=N] [--batch=N]\n",
                    argv[0]);
       return 2;
     }
   }
-  if (!want_eval && !want_cold && !want_rss && !want_timeout)
-    want_eval = want_cold = want_rss = want_timeout = true;
+  if (!any) std::fill(want, want + kCount, true);
 
   v8::V8::InitializeICU();
   std::unique_ptr<v8::Platform> platform = v8::platform::NewDefaultPlatform();
@@ -350,10 +591,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> parts;
   parts.push_back(std::string("\"v8_version\": \"") + v8::V8::GetVersion() + "\"");
   // RSS first: the other workloads would leave freed-but-resident memory behind.
-  if (want_rss) parts.push_back(BenchRss());
-  if (want_eval) parts.push_back(BenchEval());
-  if (want_cold) parts.push_back(BenchCold());
-  if (want_timeout) parts.push_back(BenchTimeout());
+  std::string (*const kBench[])() = {BenchEval,  BenchCold,     BenchRss,   BenchTimeout,
+                                     BenchApply, BenchCallback, BenchBytes, BenchDicts};
+  if (want[2]) parts.push_back(BenchRss());
+  for (int w = 0; w < kCount; ++w)
+    if (want[w] && w != 2) parts.push_back(kBench[w]());
 
   std::string out = "{";
   for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];

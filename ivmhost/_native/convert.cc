@@ -1,5 +1,6 @@
 #include "convert.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "isolate_holder.h"
@@ -11,6 +12,15 @@ const HostHooks& Hooks();
 namespace {
 
 constexpr int kMaxDepth = 1000;
+constexpr size_t kStackReserve = 64 * 1024;  // kept free below a copy for the host's own frames
+
+// How deep a value may be copied here: every level costs stack in this copier and again in the
+// host's conversion, so the budget follows the stack that is left (~1 KiB a level).
+int DepthBudget() {
+  size_t left = StackRemaining();
+  if (left <= kStackReserve) return 0;
+  return static_cast<int>(std::min<size_t>(kMaxDepth, (left - kStackReserve) / 1024));
+}
 
 const char* TypedArrayFormat(v8::Local<v8::Value> v) {
   if (v->IsInt8Array()) return "b";
@@ -125,7 +135,7 @@ class Copier {
       return true;
     }
     if (obj->IsFunction()) return Refuse(out, "A function cannot be copied");
-    if (depth_ >= kMaxDepth) return Refuse(out, "The value is nested too deeply to be copied");
+    if (depth_ >= max_depth_) return Refuse(out, "The value is nested too deeply to be copied");
     for (auto& seen : path_) {
       if (seen == obj) return Refuse(out, "The value contains a cycle; copy it with copy=True");
     }
@@ -187,6 +197,7 @@ class Copier {
   v8::Local<v8::Context> context_;
   ResultMode mode_;
   int depth_ = 0;
+  int max_depth_ = DepthBudget();
   std::vector<v8::Local<v8::Object>> path_;
   std::string why_;
 };
@@ -336,6 +347,12 @@ void CallHostFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
   IsolateHolder& holder = *IsolateHolder::From(isolate);
   auto* fn = static_cast<HostFunction*>(info.Data().As<v8::External>()->Value());
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  if (StackRemaining() < 2 * kStackReserve) {
+    // The host needs stack of its own: JavaScript recursed too close to the limit to call out.
+    isolate->ThrowException(v8::Exception::RangeError(
+        v8::String::NewFromUtf8Literal(isolate, "Maximum call stack size exceeded")));
+    return;
+  }
   std::vector<Val> args(info.Length());
   Failure failure;
   for (int i = 0; i < info.Length(); ++i) {
@@ -388,13 +405,13 @@ v8::Local<v8::Value> MakeError(v8::Isolate* isolate, v8::Local<v8::Context> cont
       error.As<v8::Object>()
           ->Set(context, v8::String::NewFromUtf8Literal(isolate, "name"),
                 v8::String::NewFromUtf8(isolate, val.text.c_str()).ToLocalChecked())
-          .Check();
+          .FromMaybe(false);  // Nothing only while terminating
     }
   }
   if (val.handle != 0) {
     error.As<v8::Object>()
         ->SetPrivate(context, HostErrorKey(isolate), v8::Number::New(isolate, static_cast<double>(val.handle)))
-        .Check();
+        .FromMaybe(false);  // Nothing only while terminating
   }
   return error;
 }
@@ -425,6 +442,9 @@ void ThrowFailure(IsolateHolder& holder, v8::Local<v8::Context> context, Failure
     failure.host_exception = nullptr;
     return;
   }
+  // While JavaScript is being terminated nothing may be thrown (it would replace the
+  // termination with a catchable error) and V8's API answers Nothing.
+  if (isolate->IsExecutionTerminating()) return;
   if (failure.kind == FailKind::kJSException) {
     Failure ignored;
     v8::Local<v8::Value> error;
@@ -470,19 +490,19 @@ v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> 
     }
     case ValKind::kBytes:
     case ValKind::kTypedArray: {
-      // NewBackingStore aborts the process when the allocator refuses: check the limit first.
-      if (holder.external_bytes() + val.data.size() > holder.memory_limit_bytes()) {
+      // One copy, into memory the isolate's allocator accounts for (NewBackingStore would zero
+      // it first, and it aborts the process when the allocator refuses: check the limit here).
+      size_t size = val.bytes_size();
+      std::shared_ptr<v8::BackingStore> store = holder.NewBackingStore(size);
+      if (!store) {
         failure->kind = FailKind::kTransfer;
-        failure->message = "A buffer of " + std::to_string(val.data.size()) +
+        failure->message = "A buffer of " + std::to_string(size) +
                            " bytes does not fit in the isolate's memory limit";
         return {};
       }
-      std::unique_ptr<v8::BackingStore> store =
-          v8::ArrayBuffer::NewBackingStore(isolate, val.data.size());
-      if (!val.data.empty()) std::memcpy(store->Data(), val.data.data(), val.data.size());
-      v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, std::move(store));
-      return MakeTypedArray(buffer, val.kind == ValKind::kBytes ? 'B' : val.text[0],
-                            val.data.size());
+      if (size != 0) std::memcpy(store->Data(), val.bytes_data(), size);
+      v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, store);
+      return MakeTypedArray(buffer, val.kind == ValKind::kBytes ? 'B' : val.text[0], size);
     }
     case ValKind::kArray: {
       std::vector<v8::Local<v8::Value>> items(val.items.size());

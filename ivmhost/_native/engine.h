@@ -53,6 +53,11 @@ struct Val {
   std::vector<Val> keys;
   std::vector<Val> items;
   std::shared_ptr<HostFunction> host;
+  // kBytes may borrow an immutable host buffer instead of owning `data`: `host` keeps it alive.
+  const char* view = nullptr;
+  size_t view_size = 0;
+  size_t bytes_size() const { return view != nullptr ? view_size : data.size(); }
+  const char* bytes_data() const { return view != nullptr ? view : data.data(); }
 };
 
 enum class FailKind : uint8_t {
@@ -210,6 +215,9 @@ class IsolateHandle {
 };
 
 std::shared_ptr<IsolateHandle> NewIsolate(const IsolateOptions& options, Failure* failure);
+
+// Bytes of stack left below the caller on this thread (copies deep values only while it lasts).
+size_t StackRemaining();
 
 // V8's version, e.g. "10.2.154.26".
 const char* V8Version();

@@ -29,6 +29,8 @@ constexpr size_t kExecutorStack = 8 * kMiB;
 
 // The lowest address JavaScript may use on this thread, from the thread's real stack bounds.
 // Cached per thread: pthread_getattr_np costs ~250 µs on the main thread.
+thread_local uintptr_t t_stack_low = 0;
+
 uintptr_t ThreadStackLimit() {
   thread_local uintptr_t limit = 0;
   if (limit != 0) return limit;
@@ -49,10 +51,17 @@ uintptr_t ThreadStackLimit() {
   // Leave room below JavaScript for V8's own overflow handling and for host callbacks.
   size_t margin = std::max<size_t>(64 * 1024, std::min<size_t>(size / 8, 1 * kMiB));
   limit = low + margin;
+  t_stack_low = low;
   return limit;
 }
 
 }  // namespace
+
+size_t StackRemaining() {
+  if (t_stack_low == 0) ThreadStackLimit();
+  uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  return here > t_stack_low ? here - t_stack_low : 0;
+}
 
 int64_t LiveIsolates() { return g_live_isolates.load(); }
 
@@ -60,6 +69,7 @@ int64_t LiveIsolates() { return g_live_isolates.load(); }
 // memory limit. It is shared: a buffer moved to another isolate keeps its allocator alive.
 class CappedAllocator final : public v8::ArrayBuffer::Allocator {
  public:
+  static constexpr size_t kAlwaysGranted = 4096;
   CappedAllocator(size_t limit, IsolateHolder* owner) : limit_(limit), owner_(owner) {}
   // Only the owning isolate allocates; buffers moved elsewhere only come back to Free.
   void Disown() { owner_ = nullptr; }
@@ -80,11 +90,22 @@ class CappedAllocator final : public v8::ArrayBuffer::Allocator {
     used_ -= length;
   }
   size_t used() const { return used_.load(); }
+  // Memory the host fills itself: counted like an allocation, never zeroed.
+  void* Claim(size_t length) {
+    if (used_.load() + length > limit_) return nullptr;
+    return AllocateUninitialized(length);
+  }
   bool exhausted() const { return exhausted_.load(); }
 
  private:
   bool Reserve(size_t length) {
     size_t now = used_.fetch_add(length) + length;
+    if (now > limit_ && length <= kAlwaysGranted) {
+      // V8 cannot survive some small refusals (a typed array's `.buffer` moving off-heap):
+      // grant them, and stop the isolate all the same.
+      if (owner_ != nullptr) owner_->OnArrayBufferLimit();
+      return true;
+    }
     if (now > limit_) {
       used_ -= length;
       exhausted_ = true;
@@ -171,7 +192,10 @@ bool IsolateHolder::Dispose() {
   if (!state_.compare_exchange_strong(expected, kDisposing)) return false;
   {
     std::lock_guard<std::mutex> lock(term_mu_);
-    if (active_seq_ != 0 && stop_reason_ == StopReason::kNone) stop_reason_ = StopReason::kDisposed;
+    if (active_seq_ != 0 && stop_reason_ == StopReason::kNone) {
+      stop_reason_ = StopReason::kDisposed;
+      stop_seq_ = active_seq_;
+    }
   }
   isolate_->TerminateExecution();
   {
@@ -250,16 +274,20 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
   if (outermost) {
     isolate_->SetStackLimit(ThreadStackLimit());
     ProcessPendingReleases();
-    {
-      std::lock_guard<std::mutex> lock(term_mu_);
-      seq = active_seq_ = next_seq_++;
-      if (ticket != 0 && std::find(cancelled_.begin(), cancelled_.end(), ticket) != cancelled_.end())
+  }
+  {
+    std::lock_guard<std::mutex> lock(term_mu_);
+    seq = next_seq_++;
+    seq_stack_.push_back(seq);
+    if (outermost) {
+      active_seq_ = seq;
+      active_ticket_ = ticket;
+      if (ticket != 0 && std::find(cancelled_.begin(), cancelled_.end(), ticket) != cancelled_.end()) {
         stop_reason_ = StopReason::kCancelled;
+        stop_seq_ = seq;
+      }
       cancelled_before_start = stop_reason_ == StopReason::kCancelled;
     }
-  } else {
-    std::lock_guard<std::mutex> lock(term_mu_);
-    seq = active_seq_;
   }
   if (op.timeout_ms > 0) timer = ScheduleTimeout(this, seq, op.timeout_ms);
   RunningCall call;
@@ -279,7 +307,10 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
     wall_ns_ += MonotonicNs() - call.wall_start;
   }
   if (timer != 0) CancelTimeout(timer);
-  if (!outermost) return;
+  if (!outermost) {
+    FinishNestedCall(op, seq);
+    return;
+  }
 
   StopReason reason;
   std::string stack;
@@ -291,7 +322,10 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
     host_exception = host_exception_;
     host_exception_ = nullptr;
     stop_reason_ = StopReason::kNone;
+    stop_seq_ = 0;
     active_seq_ = 0;
+    active_ticket_ = 0;
+    seq_stack_.clear();
     if (terminate_called_ || reason != StopReason::kNone) {
       // Cancel whenever a stop was requested, even if the script finished first: a late
       // termination must never hit the next call.
@@ -347,6 +381,50 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
   }
   op.failure.stack = std::move(stack);
   op.result = Val();
+}
+
+// A call made from inside another (a host callback calling back in). A stop requested for this
+// call alone (its own timeout) ends here: termination is cancelled so the outer JavaScript, below
+// the callback, carries on. A stop for an outer call keeps unwinding.
+void IsolateHolder::FinishNestedCall(Op& op, uint64_t seq) {
+  StopReason reason = StopReason::kNone;
+  std::string stack;
+  {
+    std::lock_guard<std::mutex> lock(term_mu_);
+    seq_stack_.pop_back();
+    if (stop_reason_ == StopReason::kNone) return;
+    reason = stop_reason_;
+    if (stop_seq_ == seq && reason == StopReason::kTimeout) {
+      stack.swap(stop_stack_);
+      stop_reason_ = StopReason::kNone;
+      stop_seq_ = 0;
+      if (terminate_called_) {
+        isolate_->CancelTerminateExecution();
+        terminate_called_ = false;
+      }
+    }
+  }
+  op.result = Val();
+  op.failure = Failure();
+  switch (reason) {
+    case StopReason::kTimeout:
+      op.failure.kind = FailKind::kTimeout;
+      op.failure.message = "Script execution timed out.";
+      break;
+    case StopReason::kMemoryLimit:
+    case StopReason::kDisposed:
+      FailForState(&op.failure, true);
+      break;
+    case StopReason::kInterrupted:
+      op.failure.kind = FailKind::kInterrupted;
+      op.failure.message = "Interrupted";
+      break;
+    default:
+      op.failure.kind = FailKind::kCancelled;
+      op.failure.message = "The call was stopped";
+      break;
+  }
+  op.failure.stack = std::move(stack);
 }
 
 // Microtasks run after each task; platform tasks (async compile, FinalizationRegistry) are pumped
@@ -410,15 +488,20 @@ void IsolateHolder::CatchFailure(v8::Local<v8::Context> context, v8::TryCatch& t
 }
 
 void IsolateHolder::StopForHostException(void* exception) {
-  std::lock_guard<std::mutex> lock(term_mu_);
-  if (stop_reason_ == StopReason::kNone) {
-    stop_reason_ = StopReason::kHostException;
-    host_exception_ = exception;
-  } else {
-    Hooks().release(exception);
+  bool kept = false;
+  {
+    std::lock_guard<std::mutex> lock(term_mu_);
+    if (stop_reason_ == StopReason::kNone) {
+      stop_reason_ = StopReason::kHostException;
+      stop_seq_ = active_seq_;
+      host_exception_ = exception;
+      kept = true;
+    }
+    isolate_->TerminateExecution();
+    terminate_called_ = true;
   }
-  isolate_->TerminateExecution();
-  terminate_called_ = true;
+  // Never call into Python (the GIL) while holding an engine mutex.
+  if (!kept) Hooks().release(exception);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,8 +513,11 @@ void OnTimerFired(IsolateHolder* holder, uint64_t seq) {
 
 void IsolateHolder::RequestStop(StopReason reason, uint64_t seq) {
   std::lock_guard<std::mutex> lock(term_mu_);
-  if (seq != active_seq_ || stop_reason_ != StopReason::kNone) return;
+  if (stop_reason_ != StopReason::kNone ||
+      std::find(seq_stack_.begin(), seq_stack_.end(), seq) == seq_stack_.end())
+    return;
   stop_reason_ = reason;
+  stop_seq_ = seq;
   // The interrupt records where JavaScript was, then terminates it.
   isolate_->RequestInterrupt(InterruptCallback, this);
 }
@@ -441,7 +527,7 @@ void IsolateHolder::InterruptCallback(v8::Isolate* isolate, void*) {
   {
     std::lock_guard<std::mutex> lock(self->term_mu_);
     if (self->stop_reason_ == StopReason::kNone || self->terminate_called_ ||
-        self->active_seq_ == 0)
+        self->seq_stack_.empty())
       return;  // a stale interrupt from a call that already finished
     self->terminate_called_ = true;
   }
@@ -463,7 +549,10 @@ void IsolateHolder::OnArrayBufferLimit() { StopForMemory(false); }
 void IsolateHolder::StopForMemory(bool escalate) {
   bool first = !oom_.exchange(true) || !escalate;
   std::lock_guard<std::mutex> lock(term_mu_);
-  if (stop_reason_ == StopReason::kNone) stop_reason_ = StopReason::kMemoryLimit;
+  if (stop_reason_ == StopReason::kNone) {
+    stop_reason_ = StopReason::kMemoryLimit;
+    stop_seq_ = active_seq_;
+  }
   if (first && !terminate_called_ && active_seq_ != 0) {
     isolate_->RequestInterrupt(InterruptCallback, this);
   } else {
@@ -512,9 +601,15 @@ void IsolateHolder::Cancel(uint64_t ticket) {
     if (running_ticket_ != ticket) return;
   }
   std::lock_guard<std::mutex> lock(term_mu_);
-  cancelled_.push_back(ticket);
-  if (active_seq_ != 0 && stop_reason_ == StopReason::kNone) {
+  if (active_ticket_ != ticket) {
+    // Popped but not yet running (it may wait for the lock behind a sync call): it is dropped
+    // when it starts. Never stop whatever else holds the isolate now.
+    cancelled_.push_back(ticket);
+    return;
+  }
+  if (stop_reason_ == StopReason::kNone) {
     stop_reason_ = StopReason::kCancelled;
+    stop_seq_ = active_seq_;
     terminate_called_ = true;
     isolate_->TerminateExecution();
   }
@@ -559,6 +654,10 @@ void IsolateHolder::ExecutorLoop() {
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
       running_ticket_ = 0;
+    }
+    {
+      std::lock_guard<std::mutex> lock(term_mu_);
+      cancelled_.erase(std::remove(cancelled_.begin(), cancelled_.end(), task.ticket), cancelled_.end());
     }
     if (task.done != nullptr) task.done(task.arg);
   }
@@ -660,5 +759,21 @@ uint64_t IsolateHolder::CpuTimeNs() const { return cpu_ns_.load() + RunningCallC
 uint64_t IsolateHolder::WallTimeNs() const { return wall_ns_.load() + RunningCallWallNs(this); }
 
 size_t IsolateHolder::external_bytes() const { return allocator_->used(); }
+
+std::shared_ptr<v8::BackingStore> IsolateHolder::NewBackingStore(size_t size) {
+  void* data = allocator_->Claim(size);
+  if (data == nullptr) return nullptr;
+  // The deleter keeps the allocator alive: a buffer may outlive its isolate (transferred).
+  auto* owner = new std::shared_ptr<CappedAllocator>(allocator_);
+  std::unique_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
+      data, size,
+      [](void* bytes, size_t length, void* deleter_data) {
+        auto* allocator = static_cast<std::shared_ptr<CappedAllocator>*>(deleter_data);
+        (*allocator)->Free(bytes, length);
+        delete allocator;
+      },
+      owner);
+  return std::shared_ptr<v8::BackingStore>(std::move(store));
+}
 
 }  // namespace ivmhost

@@ -87,6 +87,9 @@ class IsolateHolder final : public IsolateHandle,
   // The JavaScript face of References (isolated-vm's camelCase API), one template per isolate.
   v8::Local<v8::FunctionTemplate> ReferenceTemplate();
 
+  // An uninitialised backing store counted against the memory limit; null when it would not fit.
+  std::shared_ptr<v8::BackingStore> NewBackingStore(size_t size);
+
   size_t memory_limit_bytes() const { return memory_limit_; }
   size_t external_bytes() const;
 
@@ -108,6 +111,7 @@ class IsolateHolder final : public IsolateHandle,
   void Execute(Op& op, uint64_t ticket);
   void RunInside(Op& op, uint64_t ticket);
   void SettleMicrotasks(Op& op);
+  void FinishNestedCall(Op& op, uint64_t seq);
   bool AcquireUser(Failure* failure);
   void ReleaseUser();
   void FinishDispose();
@@ -178,6 +182,9 @@ class IsolateHolder final : public IsolateHandle,
 
   std::mutex term_mu_;
   uint64_t active_seq_ = 0;  // the outermost call now running, 0 when idle
+  uint64_t active_ticket_ = 0;  // its executor ticket (0 for a sync call)
+  std::vector<uint64_t> seq_stack_;  // the calls now running, outermost first
+  uint64_t stop_seq_ = 0;  // the call the pending stop was requested for
   uint64_t next_seq_ = 1;
   StopReason stop_reason_ = StopReason::kNone;
   bool terminate_called_ = false;

@@ -43,13 +43,13 @@ class SettleHostPromiseOp final : public Op {
       if (!FromVal(holder, context, value_, &ignored).ToLocal(&value)) {
         value = v8::Exception::TypeError(
             v8::String::NewFromUtf8(holder.isolate(), ignored.message.c_str()).ToLocalChecked());
-        resolver->Reject(context, value).Check();
+        resolver->Reject(context, value).FromMaybe(false);  // Nothing only while terminating
         return;
       }
-      resolver->Resolve(context, value).Check();
+      resolver->Resolve(context, value).FromMaybe(false);  // Nothing only while terminating
     } else {
       if (!FromVal(holder, context, error_.error, &ignored).ToLocal(&value)) value = v8::Undefined(holder.isolate());
-      resolver->Reject(context, value).Check();
+      resolver->Reject(context, value).FromMaybe(false);  // Nothing only while terminating
     }
   }
 

@@ -137,6 +137,10 @@ bool RunOnHost(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<
                HostFunction* host, RefMethod method, const v8::FunctionCallbackInfo<v8::Value>& info,
                v8::Local<v8::Value>* out, Failure* failure) {
   v8::Isolate* isolate = holder.isolate();
+  if (StackRemaining() < 128 * 1024) {
+    Fail(failure, FailKind::kValue, "Maximum call stack size exceeded");
+    return false;
+  }
   if (method == RefMethod::kRelease) {
     self->SetInternalField(kHostField, v8::Undefined(isolate));
     *out = v8::Undefined(isolate);
@@ -200,11 +204,11 @@ void Method(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Local<v8::Promise::Resolver> resolver;
   if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return;
   if (ok) {
-    resolver->Resolve(context, out).Check();
+    resolver->Resolve(context, out).FromMaybe(false);  // Nothing only while terminating
   } else {
     v8::Local<v8::Value> error = try_catch.Exception();
     try_catch.Reset();
-    resolver->Reject(context, error).Check();
+    resolver->Reject(context, error).FromMaybe(false);  // Nothing only while terminating
   }
   info.GetReturnValue().Set(resolver->GetPromise());
 }
@@ -246,9 +250,9 @@ v8::MaybeLocal<v8::Object> NewReferenceObject(IsolateHolder& holder, v8::Local<v
   // Plugins must not reach the host through a patched prototype: freeze it, once per context.
   v8::Local<v8::Private> frozen = v8::Private::ForApi(isolate, v8::String::NewFromUtf8Literal(isolate, "ivmhost.frozen"));
   if (!proto.As<v8::Object>()->HasPrivate(context, frozen).FromMaybe(true)) {
-    proto.As<v8::Object>()->SetPrivate(context, frozen, v8::True(isolate)).Check();
-    proto.As<v8::Object>()->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).Check();
-    ctor->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).Check();
+    proto.As<v8::Object>()->SetPrivate(context, frozen, v8::True(isolate)).FromMaybe(false);  // Nothing only while terminating
+    proto.As<v8::Object>()->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).FromMaybe(false);  // Nothing only while terminating
+    ctor->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).FromMaybe(false);  // Nothing only while terminating
   }
   v8::Local<v8::Object> obj;
   if (!holder.ReferenceTemplate()->InstanceTemplate()->NewInstance(context).ToLocal(&obj)) return {};
@@ -262,7 +266,7 @@ v8::MaybeLocal<v8::Object> NewReferenceObject(IsolateHolder& holder, v8::Local<v
   obj->DefineOwnProperty(context, v8::String::NewFromUtf8Literal(isolate, "typeof"),
                          v8::String::NewFromUtf8(isolate, type.c_str()).ToLocalChecked(),
                          static_cast<v8::PropertyAttribute>(v8::ReadOnly | v8::DontDelete))
-      .Check();
+      .FromMaybe(false);  // Nothing only while terminating
   return obj;
 }
 

@@ -7,7 +7,7 @@ cdef class _OpBox:
 
 
 cdef inline int run_sync(Isolate isolate, shared_ptr[Op]& op) except -1:
-    cdef IsolateHandle* handle = isolate._handle.get()
+    cdef IsolateHandle* handle = isolate._h()
     cdef Op* raw = op.get()
     with nogil:
         handle.RunSync(raw[0])
@@ -16,10 +16,13 @@ cdef inline int run_sync(Isolate isolate, shared_ptr[Op]& op) except -1:
     return 0
 
 
-cdef void _on_done(void* arg) noexcept with gil:
-    waker = <object>arg
-    Py_DECREF(waker)
-    waker.wake()
+cdef void _on_done(void* arg) noexcept nogil:
+    if python_finalizing():
+        return  # the interpreter is going away: nobody waits, and the GIL must not be taken
+    with gil:
+        waker = <object>arg
+        Py_DECREF(waker)
+        waker.wake()
 
 
 cdef object box_op(shared_ptr[Op] op):
@@ -32,7 +35,7 @@ async def await_op(Isolate isolate, _OpBox box):
     """Queue `box`'s op on the isolate's executor and wait for it; cancelling stops it."""
     waker = Waker()
     Py_INCREF(waker)
-    ticket = isolate._handle.get().Post(box.op, _on_done, <void*>waker)
+    ticket = isolate._h().Post(box.op, _on_done, <void*>waker)
     try:
         await waker.wait()
     except BaseException:
@@ -43,7 +46,7 @@ async def await_op(Isolate isolate, _OpBox box):
 
 
 cdef int post_ignored(Isolate isolate, shared_ptr[Op] op) except -1:
-    isolate._handle.get().Post(op, NULL, NULL)
+    isolate._h().Post(op, NULL, NULL)
     return 0
 
 
@@ -52,8 +55,10 @@ cdef double timeout_ms(object timeout) except -1:
         return 0
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be a number of milliseconds, not {type(timeout).__name__}")
-    if timeout < 0:
+    if timeout != timeout or timeout < 0:
         raise ValueError(f"timeout must be >= 0 milliseconds, not {timeout}")
+    if timeout > 1e12:  # longer than 30 years (or infinite): no timeout
+        return 0
     return timeout
 
 

@@ -4,6 +4,16 @@
 cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
 
+cdef extern from *:
+    """
+    #if PY_VERSION_HEX >= 0x030D0000
+    #define ivmhost_python_finalizing() Py_IsFinalizing()
+    #else
+    #define ivmhost_python_finalizing() _Py_IsFinalizing()
+    #endif
+    """
+    int python_finalizing "ivmhost_python_finalizing" () nogil
+
 
 # Python exceptions raised by callbacks, by id, so that a JavaScript error made from one can
 # chain it as __cause__ when it comes back to Python. Bounded: old entries are dropped.
@@ -55,7 +65,7 @@ cdef object failure_to_exception(Failure& f, Isolate isolate):
         PyErr_CheckSignals()
         return KeyboardInterrupt()
     if kind == FailKind.kCancelled:
-        return anyio.get_cancelled_exc_class()()
+        return IvmhostError(message or "The call was cancelled")
     return IvmhostError(message or "internal engine error")
 
 
@@ -80,7 +90,16 @@ cdef int exception_to_failure(object exc, Failure* failure, bint catchable=False
     return 0
 
 
-cdef cbool _host_call(void* fn, vector[Val]& args, Val* result, Failure* failure) noexcept with gil:
+cdef cbool _host_call(void* fn, vector[Val]& args, Val* result, Failure* failure) noexcept nogil:
+    if python_finalizing():
+        failure.kind = FailKind.kInternal
+        failure.message.assign(<const char*>"The Python interpreter is shutting down")
+        return False
+    with gil:
+        return _call_host(fn, args, result, failure)
+
+
+cdef cbool _call_host(void* fn, vector[Val]& args, Val* result, Failure* failure) noexcept:
     cdef size_t i
     try:
         pyargs = [val_to_py(args[i], None) for i in range(args.size())]
@@ -92,7 +111,14 @@ cdef cbool _host_call(void* fn, vector[Val]& args, Val* result, Failure* failure
         return False
 
 
-cdef void _host_call_async(void* fn, vector[Val]& args, const PromiseTicket& ticket) noexcept with gil:
+cdef void _host_call_async(void* fn, vector[Val]& args, const PromiseTicket& ticket) noexcept nogil:
+    if python_finalizing():
+        return
+    with gil:
+        _call_host_async(fn, args, ticket)
+
+
+cdef void _call_host_async(void* fn, vector[Val]& args, const PromiseTicket& ticket) noexcept:
     cdef size_t i
     cdef _Ticket settle = _Ticket.__new__(_Ticket)
     settle.ticket = ticket
@@ -104,7 +130,17 @@ cdef void _host_call_async(void* fn, vector[Val]& args, const PromiseTicket& tic
 
 
 cdef cbool _host_reference(void* obj, RefMethod method, vector[Val]& args, Val* result,
-                           Failure* failure) noexcept with gil:
+                           Failure* failure) noexcept nogil:
+    if python_finalizing():
+        failure.kind = FailKind.kInternal
+        failure.message.assign(<const char*>"The Python interpreter is shutting down")
+        return False
+    with gil:
+        return _call_reference(obj, method, args, result, failure)
+
+
+cdef cbool _call_reference(void* obj, RefMethod method, vector[Val]& args, Val* result,
+                           Failure* failure) noexcept:
     cdef size_t i
     try:
         pyargs = [val_to_py(args[i], None) for i in range(args.size())]
@@ -116,7 +152,14 @@ cdef cbool _host_reference(void* obj, RefMethod method, vector[Val]& args, Val* 
         return False
 
 
-cdef void _host_settled(void* waiter, Val* value, Failure* failure) noexcept with gil:
+cdef void _host_settled(void* waiter, Val* value, Failure* failure) noexcept nogil:
+    if python_finalizing():
+        return
+    with gil:
+        _settle_waiter(waiter, value, failure)
+
+
+cdef void _settle_waiter(void* waiter, Val* value, Failure* failure) noexcept:
     obj = <object>waiter
     Py_DECREF(obj)  # the engine's reference; `obj` holds its own
     try:
@@ -129,8 +172,11 @@ cdef void _host_settled(void* waiter, Val* value, Failure* failure) noexcept wit
     obj.settle(*outcome)
 
 
-cdef void _host_release(void* obj) noexcept with gil:
-    Py_DECREF(<object>obj)
+cdef void _host_release(void* obj) noexcept nogil:
+    if python_finalizing():
+        return  # leaked on purpose: taking the GIL during finalisation ends the thread
+    with gil:
+        Py_DECREF(<object>obj)
 
 
 cdef void _host_catastrophic(const char* message) noexcept with gil:

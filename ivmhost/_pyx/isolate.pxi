@@ -17,6 +17,13 @@ cdef class Isolate:
     cdef int _refs
     cdef object __weakref__
 
+    cdef IsolateHandle* _h(self) except NULL:
+        """The engine's isolate; an Isolate made without __init__ has none."""
+        cdef IsolateHandle* handle = self._handle.get()
+        if handle == NULL:
+            raise IvmhostError("This Isolate was never initialised: create it with ivmhost.Isolate(...)")
+        return handle
+
     def __init__(self, memory_limit=128, *, inspector=False, snapshot=None, on_catastrophic_error=None):
         cdef IsolateOptions options
         cdef Failure failure
@@ -37,6 +44,7 @@ cdef class Isolate:
             self._handle = NewIsolate(options, &failure)
         if not self._handle:
             raise_failure(failure, None)
+        _live.add(self)
 
     def __dealloc__(self):
         cdef IsolateHandle* handle = self._handle.get()
@@ -45,13 +53,15 @@ cdef class Isolate:
                 handle.Dispose()
 
     def __repr__(self):
+        if self._handle.get() == NULL:
+            return "<ivmhost.Isolate uninitialised>"
         state = "disposed" if self.is_disposed else f"memory_limit={self.memory_limit}"
         return f"<ivmhost.Isolate {state}>"
 
     @property
     def is_disposed(self):
         """True once :meth:`dispose` ran or a memory limit disposed the isolate."""
-        return self._handle.get().IsDisposed()
+        return self._h().IsDisposed()
 
     @property
     def reference_count(self):
@@ -61,12 +71,12 @@ cdef class Isolate:
     @property
     def cpu_time(self):
         """CPU time spent running JavaScript in this isolate, in ns (readable while it runs)."""
-        return self._handle.get().CpuTimeNs()
+        return self._h().CpuTimeNs()
 
     @property
     def wall_time(self):
         """Wall-clock time spent inside this isolate, in ns (readable while it runs)."""
-        return self._handle.get().WallTimeNs()
+        return self._h().WallTimeNs()
 
     def dispose(self):
         """Dispose the isolate: stop what runs in it and free its memory.
@@ -74,7 +84,7 @@ cdef class Isolate:
         A call running in it fails with "Isolate was disposed during execution"; later calls
         raise :class:`IsolateDisposedError`. Disposing twice raises IsolateDisposedError.
         """
-        cdef IsolateHandle* handle = self._handle.get()
+        cdef IsolateHandle* handle = self._h()
         cdef cbool done
         with nogil:
             done = handle.Dispose()
@@ -150,3 +160,15 @@ cdef class Isolate:
     async def __aexit__(self, *exc_info):
         if not self.is_disposed:
             self.dispose()
+
+
+# Isolates still alive when the interpreter exits are disposed first, while Python can still run
+# the engine's callbacks (afterwards they must not take the GIL).
+_live = weakref.WeakSet()
+
+
+@atexit.register
+def _dispose_live_isolates():
+    for isolate in list(_live):
+        if not isolate.is_disposed:
+            isolate.dispose()

@@ -95,6 +95,8 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         vector[Val] keys
         vector[Val] items
         shared_ptr[HostFunction] host
+        const char* view
+        size_t view_size
 
     cdef cppclass Failure:
         FailKind kind
@@ -173,5 +175,6 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         uint64_t WallTimeNs()
 
     shared_ptr[IsolateHandle] NewIsolate(const IsolateOptions& options, Failure* failure)
+    size_t StackRemaining()
     const char* V8Version()
     int64_t LiveIsolates()

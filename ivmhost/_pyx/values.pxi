@@ -1,6 +1,6 @@
 # Copying values between Python objects and the engine's Val trees (DESIGN.md, "Values crossing").
 
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
 from libc.math cimport floor, isfinite, signbit
@@ -14,6 +14,7 @@ cdef extern from "Python.h":
 
 cdef double _MAX_SAFE = 9007199254740992.0  # 2**53
 cdef int _MAX_DEPTH = 1000
+cdef size_t _STACK_RESERVE = 64 * 1024
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
@@ -54,7 +55,7 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
     cdef Py_ssize_t i
     cdef Val* item
     cdef HostFunction* fn
-    if depth > _MAX_DEPTH:
+    if depth > _MAX_DEPTH or (depth > 16 and StackRemaining() < _STACK_RESERVE):
         raise TransferError("A non-transferable value was passed: it is nested too deeply (or is cyclic)")
     if obj is undefined:
         out.kind = ValKind.kUndefined
@@ -84,21 +85,30 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
     elif isinstance(obj, float):
         out.kind = ValKind.kNumber
         out.number = obj
+    elif type(obj) is bytes:
+        # Immutable: borrowed, copied once straight into the isolate's ArrayBuffer.
+        out.kind = ValKind.kBytes
+        Py_INCREF(obj)
+        out.host.reset(new HostFunction(<void*>obj))
+        out.view = PyBytes_AS_STRING(obj)
+        out.view_size = PyBytes_GET_SIZE(obj)
     elif isinstance(obj, (bytes, bytearray, memoryview)):
-        raw = bytes(obj)
+        raw = bytes(obj)  # a snapshot now: the caller may change a bytearray afterwards
         out.kind = ValKind.kBytes
         out.data.assign(<const char*>raw, len(raw))
     elif isinstance(obj, (list, tuple)):
+        items = tuple(obj)  # code run while copying (a __eq__, a tzinfo) must not resize it
         out.kind = ValKind.kArray
-        out.items.resize(len(obj))
-        for i in range(len(obj)):
-            py_to_val(obj[i], &out.items[i], isolate, depth + 1)
+        out.items.resize(len(items))
+        for i in range(len(items)):
+            py_to_val(items[i], &out.items[i], isolate, depth + 1)
     elif isinstance(obj, dict):
+        pairs = tuple(obj.items())
         out.kind = ValKind.kObject
-        out.items.resize(len(obj))
-        out.keys.resize(len(obj))
+        out.items.resize(len(pairs))
+        out.keys.resize(len(pairs))
         i = 0
-        for key, value in obj.items():
+        for key, value in pairs:
             if not isinstance(key, str):
                 raise TransferError(
                     f"A non-transferable value was passed: dict keys must be str, not {type(key).__name__}"
