@@ -4,6 +4,7 @@ The engine follows isolated-vm's model (Isolate, Context, Script, Reference...),
 """
 
 from ivmhost._engine import Context, Isolate, Reference, Script, live_isolates, v8_version
+from ivmhost._engine import ExternalCopy  # ExternalCopy
 from ivmhost._errors import (
     IsolateDisposedError,
     IvmhostError,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Context",
+    "ExternalCopy",
     "HeapStatistics",
     "IsolateDisposedError",
     "Isolate",

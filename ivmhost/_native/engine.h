@@ -33,9 +33,12 @@ enum class ValKind : uint8_t {
   kReference,    // handle: id of a handle held by the isolate
   kCallback,     // host: a host function (see HostFunction)
   kUnsupported,  // could not be copied; text says why
+  // ExternalCopy
+  kExternalCopy,  // copy: a structured clone; boolean: transfer its ArrayBuffers in (copy_into)
 };
 
 struct HostFunction;
+class ExternalCopy;  // ExternalCopy: _native/external_copy.h
 
 struct Val {
   ValKind kind = ValKind::kUndefined;
@@ -49,6 +52,7 @@ struct Val {
   std::vector<Val> keys;
   std::vector<Val> items;
   std::shared_ptr<HostFunction> host;
+  std::shared_ptr<ExternalCopy> copy;  // ExternalCopy
 };
 
 enum class FailKind : uint8_t {
@@ -139,6 +143,22 @@ std::shared_ptr<Op> MakeReferenceGet(uint64_t reference, Val key, ResultMode mod
 std::shared_ptr<Op> MakeReferenceSet(uint64_t reference, Val key, Val value);
 std::shared_ptr<Op> MakeReferenceDelete(uint64_t reference, Val key);
 std::shared_ptr<Op> MakeHeapStatistics();
+
+// ExternalCopy: a structured clone held outside any heap, in V8's serialization format.
+// `transferred`: contents of ArrayBuffers moved into the copy (the blob names them by index).
+std::shared_ptr<ExternalCopy> NewExternalCopy(std::string blob, std::vector<std::string> transferred);
+const std::string& ExternalCopyBlob(const ExternalCopy* copy);
+size_t ExternalCopySize(const ExternalCopy* copy);
+// The bytes of a transferred (or shared) buffer; false if the index is unknown or transferred away.
+bool ExternalCopyBuffer(const ExternalCopy* copy, bool shared, size_t index, const char** data,
+                        size_t* length);
+// Bytes held by all live copies in this process.
+int64_t ExternalCopyTotalSize();
+// Evaluates `code` in `context` and returns (kExternalCopy) a copy of its value. With
+// `transfer_code` (non-empty), that code's value is the transfer list (ArrayBuffers); with
+// `transfer_out`, the value's own ArrayBuffer is moved.
+std::shared_ptr<Op> MakeExternalCopyOf(uint64_t context, StrArg code, StrArg transfer_code,
+                                       bool transfer_out);
 
 struct IsolateOptions {
   size_t memory_limit_mb = 128;

@@ -119,6 +119,8 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
             raise TransferError("A Reference from another isolate cannot be passed here")
         out.kind = ValKind.kReference
         out.handle = (<Reference>obj)._checked_id()
+    elif isinstance(obj, _CopyInto):  # ExternalCopy
+        (<_CopyInto>obj)._take(out)
     elif callable(obj):
         out.kind = ValKind.kCallback
         Py_INCREF(obj)
@@ -170,6 +172,8 @@ cdef object val_to_py(const Val& v, Isolate isolate):
         return _EPOCH + datetime.timedelta(milliseconds=v.number)
     if kind == ValKind.kError:
         return make_js_error(v)
+    if kind == ValKind.kExternalCopy:  # ExternalCopy
+        return ExternalCopy._wrap(v.copy)
     if kind == ValKind.kReference:
         if isolate is None:
             return undefined
