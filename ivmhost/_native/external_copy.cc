@@ -253,7 +253,11 @@ std::shared_ptr<ExternalCopy> SerializeExternalCopy(
   ExternalCopy::Stores transferred;
   for (auto& item : transfer_list) {
     transferred.push_back(item->GetBackingStore());
-    compat::DetachArrayBuffer(item);
+    // A buffer left attached would alias the copy's memory: refuse rather than share it.
+    if (!compat::DetachArrayBuffer(item)) {
+      Fail(failure, FailKind::kTransfer, "An ArrayBuffer in the transfer list could not be detached");
+      return nullptr;
+    }
   }
   return std::make_shared<ExternalCopy>(std::move(blob), std::move(transferred),
                                         std::move(delegate.shared));

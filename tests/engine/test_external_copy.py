@@ -384,3 +384,35 @@ async def test_copy_into_crosses_to_the_executor_thread(context: ivmhost.Context
     copy = ExternalCopy({"items": list(range(5))})
     into = copy.copy_into(release=True)
     assert await context.eval_closure("return $0.items.reduce((a, b) => a + b)", [into]) == 10
+
+
+def test_views_sharing_a_buffer_still_share_it(context: ivmhost.Context, other: ivmhost.Context) -> None:
+    copy = js_copy(context, "(() => { const b = new Uint8Array([1, 2, 3, 4]).buffer;"
+                            " return [new Uint8Array(b, 0, 2), new Uint8Array(b, 2, 2), b] })()")
+    assert check_in(other, copy, "return [v[0].buffer === v[1].buffer, v[1].buffer === v[2], v[1].byteOffset]") == [
+        True, True, 2]
+    assert copy.copy() == [b"\x01\x02", b"\x03\x04", b"\x01\x02\x03\x04"]
+
+
+def test_a_callback_may_return_copy_into(context: ivmhost.Context) -> None:
+    copy = js_copy(context, "new Map([['k', new Set([1, 2])]])")
+
+    def provide() -> object:
+        return copy.copy_into()
+
+    assert context.eval_closure_sync("const m = $0(); return [m instanceof Map, m.get('k').size]", [provide]) == [
+        True, 2]
+
+
+def test_a_copy_that_outgrows_the_heap_disposes_only_that_isolate(
+    make_isolate: Callable[..., ivmhost.Isolate]
+) -> None:
+    # The blob fits the limit, the objects it expands to do not: a memory-limit hit, not a crash.
+    copy = ExternalCopy([{"a": i} for i in range(300_000)])
+    isolate = make_isolate(memory_limit=8)
+    context = isolate.create_context_sync()
+    with pytest.raises(ivmhost.MemoryLimitError, match="due to memory limit"):
+        context.eval_closure_sync("return $0.length", [copy.copy_into()])
+    assert isolate.is_disposed
+    survivor = make_isolate().create_context_sync()
+    assert survivor.eval_closure_sync("return $0.length", [copy.copy_into()]) == 300_000
