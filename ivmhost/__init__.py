@@ -3,7 +3,7 @@
 The engine follows isolated-vm's model (Isolate, Context, Script, Reference...), in Python naming.
 """
 
-from ivmhost._engine import Callback, Context, Isolate, Reference, Script, live_isolates, v8_version
+from ivmhost._engine import Callback, Context, ExternalCopy, Isolate, Reference, Script, live_isolates, v8_version
 from ivmhost._errors import (
     IsolateDisposedError,
     IvmhostError,
@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Callback",
     "Context",
+    "ExternalCopy",
     "HeapStatistics",
     "IsolateDisposedError",
     "Isolate",

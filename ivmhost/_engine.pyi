@@ -121,6 +121,9 @@ class Context(_Handle):
         timeout: float | None = None,
         filename: str | None = None,
     ) -> Any: ...
+    def _external_copy_of(  # ExternalCopy (private, for tests)
+        self, code: str, *, transfer_list: str | None = None, transfer_out: bool = False
+    ) -> ExternalCopy: ...
     def eval_closure_ignored(
         self,
         code: str,
@@ -240,3 +243,22 @@ class Callback:
         sync: bool = False,
     ) -> None: ...
     def __call__(self, *args: Any) -> Any: ...
+
+# ExternalCopy
+
+@final
+class ExternalCopy:
+    """A structured clone of a value, held outside any isolate."""
+
+    def __init__(
+        self, value: Any, *, transfer_list: Sequence[bytearray] | None = None, transfer_out: bool = False
+    ) -> None: ...
+    @staticmethod
+    def total_external_size() -> int: ...
+    def copy(self, *, release: bool = False, transfer_in: bool = False) -> Any: ...
+    def copy_into(self, *, release: bool = False, transfer_in: bool = False) -> _CopyInto: ...
+    def release(self) -> None: ...
+
+@final
+class _CopyInto:
+    """The single-use result of ExternalCopy.copy_into(): pass it into an isolate once."""

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "external_copy.h"  // ExternalCopy
 #include "isolate_holder.h"
 
 namespace ivmhost {
@@ -577,6 +578,10 @@ v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> 
       }
       break;
     }
+    // ExternalCopy: the single-use result of copy_into() materialises the clone here.
+    case ValKind::kExternalCopy:
+      if (val.copy) return DeserializeExternalCopy(holder, context, *val.copy, val.boolean, failure);
+      break;
     case ValKind::kUnsupported:
       failure->kind = FailKind::kTransfer;
       failure->message = val.text.empty() ? "A non-transferable value was passed" : val.text;

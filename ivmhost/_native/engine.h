@@ -36,10 +36,13 @@ enum class ValKind : uint8_t {
   kDerefInto,    // handle: a Reference's value, delivered as itself (single use, checked by the host)
   kPending,      // the result is a promise still pending; the host's waiter hears when it settles
   kUnsupported,  // could not be copied; text says why
+  // ExternalCopy
+  kExternalCopy,  // copy: a structured clone; boolean: transfer its ArrayBuffers in (copy_into)
 };
 
 struct HostFunction;
 class IsolateHandle;
+class ExternalCopy;  // ExternalCopy: _native/external_copy.h
 
 struct Val {
   ValKind kind = ValKind::kUndefined;
@@ -58,6 +61,7 @@ struct Val {
   size_t view_size = 0;
   size_t bytes_size() const { return view != nullptr ? view_size : data.size(); }
   const char* bytes_data() const { return view != nullptr ? view : data.data(); }
+  std::shared_ptr<ExternalCopy> copy;  // ExternalCopy
 };
 
 enum class FailKind : uint8_t {
@@ -185,6 +189,22 @@ std::shared_ptr<Op> MakeReferenceCopy(uint64_t reference);
 std::shared_ptr<Op> MakeSettleHostPromise(uint64_t id, Val value, Failure failure);
 // Posts MakeSettleHostPromise to the ticket's isolate; false when the isolate is gone.
 bool SettleHostPromise(const PromiseTicket& ticket, Val value, Failure failure);
+
+// ExternalCopy: a structured clone held outside any heap, in V8's serialization format.
+// `transferred`: contents of ArrayBuffers moved into the copy (the blob names them by index).
+std::shared_ptr<ExternalCopy> NewExternalCopy(std::string blob, std::vector<std::string> transferred);
+const std::string& ExternalCopyBlob(const ExternalCopy* copy);
+size_t ExternalCopySize(const ExternalCopy* copy);
+// The bytes of a transferred (or shared) buffer; false if the index is unknown or transferred away.
+bool ExternalCopyBuffer(const ExternalCopy* copy, bool shared, size_t index, const char** data,
+                        size_t* length);
+// Bytes held by all live copies in this process.
+int64_t ExternalCopyTotalSize();
+// Evaluates `code` in `context` and returns (kExternalCopy) a copy of its value. With
+// `transfer_code` (non-empty), that code's value is the transfer list (ArrayBuffers); with
+// `transfer_out`, the value's own ArrayBuffer is moved.
+std::shared_ptr<Op> MakeExternalCopyOf(uint64_t context, StrArg code, StrArg transfer_code,
+                                       bool transfer_out);
 
 struct IsolateOptions {
   size_t memory_limit_mb = 128;

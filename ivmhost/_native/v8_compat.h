@@ -30,5 +30,15 @@ inline v8::ScriptOrigin MakeOrigin(v8::Isolate* isolate, v8::Local<v8::Value> na
 #define IVMHOST_OOM_IS_HEAP (is_heap_oom_)
 #endif
 
+// ExternalCopy: ArrayBuffer::Detach() returns Maybe<bool> (and takes a detach key) from V8 11.
+inline bool DetachArrayBuffer(v8::Local<v8::ArrayBuffer> buffer) {
+#if V8_MAJOR_VERSION >= 11
+  return buffer->Detach(v8::Local<v8::Value>()).FromMaybe(false);
+#else
+  buffer->Detach();
+  return true;
+#endif
+}
+
 }  // namespace compat
 }  // namespace ivmhost

@@ -151,6 +151,14 @@ cdef class Context(_Handle):
         """Queue the closure; returns None at once and drops the result and any error."""
         post_ignored(self._isolate, self._closure_op(code, args, arguments, timeout, filename, ResultMode.kIgnore))
 
+    # -- ExternalCopy -----------------------------------------------------------------------
+
+    def _external_copy_of(self, code, *, transfer_list=None, transfer_out=False):
+        """An :class:`ExternalCopy` of the value of ``code`` (private; for tests until eval gets
+        transfer options). ``transfer_list`` is JavaScript code whose value is an array of
+        ArrayBuffers to move into the copy; ``transfer_out`` moves the value's own buffer."""
+        return external_copy_of(self, code, transfer_list, transfer_out)
+
     # -- context managers ------------------------------------------------------------------
 
     def __enter__(self):

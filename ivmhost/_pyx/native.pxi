@@ -28,6 +28,7 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         kDerefInto
         kPending
         kUnsupported
+        kExternalCopy  # ExternalCopy
 
     cdef enum class FailKind "ivmhost::FailKind" (uint8_t):
         kNone
@@ -83,6 +84,10 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         kDerefInto
         kRelease
 
+    # ExternalCopy: opaque here (_native/external_copy.h)
+    cdef cppclass CExternalCopy "ivmhost::ExternalCopy":
+        pass
+
     cdef cppclass Val:
         ValKind kind
         cbool boolean
@@ -97,6 +102,7 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         shared_ptr[HostFunction] host
         const char* view
         size_t view_size
+        shared_ptr[CExternalCopy] copy  # ExternalCopy
 
     cdef cppclass Failure:
         FailKind kind
@@ -157,6 +163,16 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
     shared_ptr[Op] MakeReferenceSet(uint64_t reference, Val key, Val value)
     shared_ptr[Op] MakeReferenceDelete(uint64_t reference, Val key)
     shared_ptr[Op] MakeHeapStatistics()
+
+    # ExternalCopy
+    shared_ptr[CExternalCopy] NewExternalCopy(string blob, vector[string] transferred)
+    const string& ExternalCopyBlob(const CExternalCopy* copy)
+    size_t ExternalCopySize(const CExternalCopy* copy)
+    cbool ExternalCopyBuffer(const CExternalCopy* copy, cbool shared, size_t index, const char** data,
+                             size_t* length)
+    int64_t ExternalCopyTotalSize()
+    shared_ptr[Op] MakeExternalCopyOf(uint64_t context, StrArg code, StrArg transfer_code,
+                                      cbool transfer_out)
 
     cdef cppclass IsolateOptions:
         size_t memory_limit_mb

@@ -128,6 +128,8 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
         (<Reference>obj)._to_val(out, isolate)
     elif isinstance(obj, _DerefInto):
         (<_DerefInto>obj)._to_val(out, isolate)
+    elif isinstance(obj, _CopyInto):  # ExternalCopy
+        (<_CopyInto>obj)._take(out)
     elif callable(obj):
         out.kind = ValKind.kCallback
         Py_INCREF(obj)
@@ -184,6 +186,8 @@ cdef object val_to_py(const Val& v, Isolate isolate):
         return make_js_error(v)
     if kind == ValKind.kHostReference:
         return <object>v.host.get().fn
+    if kind == ValKind.kExternalCopy:  # ExternalCopy
+        return ExternalCopy._wrap(v.copy)
     if kind == ValKind.kReference:
         if isolate is None:
             raise TransferError("A Reference to a JavaScript value cannot cross here; pass a copy")

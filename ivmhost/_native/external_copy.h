@@ -1,0 +1,63 @@
+// ExternalCopy: a structured clone held outside any heap (isolated-vm's ExternalCopy).
+//
+// The clone is V8's own serialization format (what ValueSerializer writes), plus the contents of
+// the ArrayBuffers moved into it (a transfer list) and the SharedArrayBuffers it shares. Python
+// reads and writes the same format itself (_pyx/external_copy.pxi); isolates use V8's
+// ValueSerializer and ValueDeserializer, so Date, RegExp, Map, Set, BigInt, typed arrays and
+// cycles survive a trip between isolates.
+#pragma once
+
+#include <v8.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+
+namespace ivmhost {
+
+class ExternalCopy {
+ public:
+  using Stores = std::vector<std::shared_ptr<v8::BackingStore>>;
+  ExternalCopy(std::string blob, Stores transferred, Stores shared);
+  ~ExternalCopy();
+  ExternalCopy(const ExternalCopy&) = delete;
+  ExternalCopy& operator=(const ExternalCopy&) = delete;
+
+  const std::string& blob() const { return blob_; }
+  // Bytes this copy holds, as counted in ExternalCopyTotalSize().
+  size_t size() const;
+  // The transferred stores: shared with the copy, or moved out of it (`take`, for transfer_in).
+  // False when an earlier transfer_in took them.
+  bool Transferred(bool take, Stores* out);
+  Stores shared() const;
+  // For the Python reader: a buffer's bytes, or false when the index is unknown or taken.
+  bool Buffer(bool shared, size_t index, const char** data, size_t* length) const;
+
+ private:
+  mutable std::mutex mu_;
+  const std::string blob_;
+  Stores transferred_;
+  const Stores shared_;
+  size_t counted_ = 0;
+  bool taken_ = false;
+};
+
+// Serializes `value` (with the ArrayBuffers in `transfer_list` moved, not copied, and detached
+// in this isolate). Never runs guest JavaScript: a getter makes the value non-transferable.
+std::shared_ptr<ExternalCopy> SerializeExternalCopy(IsolateHolder& holder,
+                                                    v8::Local<v8::Context> context,
+                                                    v8::Local<v8::Value> value,
+                                                    const std::vector<v8::Local<v8::ArrayBuffer>>& transfer_list,
+                                                    Failure* failure);
+
+// Materialises the clone in `context`. With `transfer_in`, moved ArrayBuffers are handed over
+// without a copy (and the copy loses them); otherwise each use gets its own copy.
+v8::MaybeLocal<v8::Value> DeserializeExternalCopy(IsolateHolder& holder,
+                                                  v8::Local<v8::Context> context,
+                                                  ExternalCopy& copy, bool transfer_in,
+                                                  Failure* failure);
+
+}  // namespace ivmhost
