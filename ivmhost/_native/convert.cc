@@ -267,6 +267,13 @@ bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::
            ResultMode mode, Val* out, Failure* failure) {
   if (mode == ResultMode::kIgnore) return true;
   v8::Isolate* isolate = holder.isolate();
+  if (mode == ResultMode::kExternalCopy) {
+    std::shared_ptr<ExternalCopy> copy = SerializeExternalCopy(holder, context, value, {}, failure);
+    if (!copy) return false;
+    out->kind = ValKind::kExternalCopy;
+    out->copy = std::move(copy);
+    return true;
+  }
   v8::TryCatch try_catch(isolate);
   // Copying never runs guest JavaScript: a getter or trap reached here throws instead.
   v8::Isolate::DisallowJavascriptExecutionScope no_js(

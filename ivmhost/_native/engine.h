@@ -138,6 +138,7 @@ enum class ResultMode : uint8_t {
   kCopyStrict,       // eval_closure: TransferError
   kPrimitiveOrReference,  // Reference.get: primitives copied, everything else a new Reference
   kReference,        // always a Reference
+  kExternalCopy,     // a structured clone (kExternalCopy Val): external_copy=True and copy=True
   kIgnore,
 };
 

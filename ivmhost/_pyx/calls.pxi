@@ -105,11 +105,16 @@ cdef ResultMode result_mode(object options, ResultMode default) except *:
         raise TypeError(f"transfer options must be an ivmhost.TransferOptions, not {type(options).__name__}")
     if options.reference:
         return ResultMode.kReference
-    if options.copy:
-        return ResultMode.kCopyStrict
-    if options.external_copy:
-        raise NotImplementedError("external_copy=True arrives with ExternalCopy")
+    if options.copy or options.external_copy:
+        return ResultMode.kExternalCopy
     return default
+
+
+cdef object result_to_py(Op* op, Isolate isolate, object options):
+    """The op's result as Python sees it: copy=True reads the structured clone straight away."""
+    if options is not None and options.copy and op.result.kind == ValKind.kExternalCopy:
+        return (<ExternalCopy>ExternalCopy._wrap(op.result.copy)).copy(release=True)
+    return val_to_py(op.result, isolate)
 
 
 cdef int arg_to_val(object value, Val* out, Isolate isolate, object options) except -1:
@@ -121,6 +126,14 @@ cdef int arg_to_val(object value, Val* out, Isolate isolate, object options) exc
             return py_to_val(promise_of(value), out, isolate, 0)
         if options.reference and not isinstance(value, Reference):
             return py_to_val(Reference(value), out, isolate, 0)
+        if options.copy and not isinstance(value, (ExternalCopy, _CopyInto)):
+            # A structured clone: Map, Set, cycles and shared objects arrive as they are.
+            return py_to_val(ExternalCopy(value).copy_into(release=True), out, isolate, 0)
+        if options.external_copy:
+            raise TransferError(
+                "external_copy=True for arguments is not supported yet: pass copy=True, or "
+                "an ExternalCopy's copy_into()"
+            )
     return py_to_val(value, out, isolate, 0)
 
 
@@ -152,16 +165,23 @@ cdef object call_sync(Isolate isolate, shared_ptr[Op] op, object options, object
     finally:
         drop_waiter(op.get())
     if op.get().result.kind != ValKind.kPending:
-        return val_to_py(op.get().result, isolate)
+        return result_to_py(op.get(), isolate, options)
     if running_event_loop():
         raise IvmhostError(
             "This function may not be called from the default thread: it would block the event "
             "loop the promise may need; await the async variant instead"
         )
     try:
-        return waiter.wait_sync(None if timeout is None else timeout / 1000)
+        value = waiter.wait_sync(None if timeout is None else timeout / 1000)
     except TimeoutError:
         raise ScriptTimeoutError("Script execution timed out.") from None
+    return settled_to_py(value, options)
+
+
+cdef object settled_to_py(object value, object options):
+    if options.copy and isinstance(value, ExternalCopy):
+        return value.copy(release=True)
+    return value
 
 
 async def call_async(Isolate isolate, _OpBox box, object options):
@@ -172,5 +192,5 @@ async def call_async(Isolate isolate, _OpBox box, object options):
     finally:
         drop_waiter(box.op.get())
     if box.op.get().result.kind != ValKind.kPending:
-        return val_to_py(box.op.get().result, isolate)
-    return await waiter.wait()
+        return result_to_py(box.op.get(), isolate, options)
+    return settled_to_py(await waiter.wait(), options)

@@ -51,6 +51,7 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         kCopyStrict
         kPrimitiveOrReference
         kReference
+        kExternalCopy
         kIgnore
 
     cdef cppclass HostFunction:

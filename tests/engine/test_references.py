@@ -168,3 +168,35 @@ def test_released_host_reference(context: ivmhost.Context) -> None:
 def test_async_methods_inside_javascript_return_promises(context: ivmhost.Context) -> None:
     ref = ivmhost.Reference(lambda a, b: a * b)
     assert context.eval_closure_sync("return $0.apply(undefined, [6, 7])", [ref], result=ivmhost.TransferOptions(promise=True)) == 42
+
+
+def test_copy_result_is_a_structured_clone(context: ivmhost.Context) -> None:
+    assert context.eval_sync("new Map([[1, 'a'], ['k', new Set([1, 2])]])", copy=True) == {1: "a", "k": {1, 2}}
+    cyclic = context.eval_sync("const o = {a: 1}; o.self = o; o", copy=True)
+    assert cyclic["self"] is cyclic
+    assert context.eval_sync("Promise.resolve(new Set([3]))", promise=True, copy=True) == {3}
+    fn = context.eval_sync("(() => new Map([['x', 1]]))", reference=True)
+    assert fn.apply_sync(result=ivmhost.TransferOptions(copy=True)) == {"x": 1}
+
+
+def test_external_copy_result_and_copy_arguments(context: ivmhost.Context) -> None:
+    before = ivmhost.ExternalCopy.total_external_size()
+    ec = context.eval_sync("({when: new Date(0), tags: new Set(['a'])})", external_copy=True)
+    assert isinstance(ec, ivmhost.ExternalCopy)
+    assert ivmhost.ExternalCopy.total_external_size() > before
+    copied = ec.copy()
+    assert copied["tags"] == {"a"}
+    ec.release()
+    assert ivmhost.ExternalCopy.total_external_size() == before
+    as_set = context.eval_closure_sync(
+        "return $0 instanceof Set && $0.has(2)", [{1, 2}], arguments=ivmhost.TransferOptions(copy=True)
+    )
+    assert as_set is True
+    with pytest.raises(ivmhost.TransferError, match="not supported yet"):
+        context.eval_closure_sync("return 1", [1], arguments=ivmhost.TransferOptions(external_copy=True))
+
+
+def test_transfer_options_are_exclusive() -> None:
+    with pytest.raises(ValueError, match="at most one"):
+        ivmhost.TransferOptions(copy=True, reference=True)
+    assert ivmhost.TransferOptions(copy=True, promise=True).promise
