@@ -200,3 +200,49 @@ def test_transfer_options_are_exclusive() -> None:
     with pytest.raises(ValueError, match="at most one"):
         ivmhost.TransferOptions(copy=True, reference=True)
     assert ivmhost.TransferOptions(copy=True, promise=True).promise
+
+
+def test_release_on_one_side_while_used_on_the_other(context: ivmhost.Context) -> None:
+    import threading
+
+    fn = context.eval_sync("(x) => x + 1", reference=True)
+    context.global_.set_sync("held", fn)  # JavaScript now holds its own Reference object
+    outcomes: list[str] = []
+    started = threading.Event()
+
+    def hammer() -> None:
+        try:
+            for i in range(100_000):
+                fn.apply_sync(None, [i])
+                started.set()
+        except ivmhost.ReleasedError as exc:
+            outcomes.append(str(exc))
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    started.wait()
+    fn.release()
+    thread.join()
+    assert outcomes in ([], ["Reference has been released"])
+    assert context.eval_sync("held.applySync(undefined, [41])") == 42  # the other side still works
+
+    lent = ivmhost.Reference({"k": "v"})
+    context.global_.set_sync("lent", lent)
+    assert context.eval_sync("lent.release(); typeof lent") == "object"
+    assert lent.get_sync("k") == "v"  # releasing JavaScript's handle leaves Python's alone
+
+
+def test_async_reference_methods_under_both_backends_smoke() -> None:
+    import anyio
+
+    async def main() -> list[object]:
+        async with ivmhost.Isolate() as isolate:
+            context = await isolate.create_context()
+            fn = await context.eval("(a, b) => a * b", reference=True)
+            obj = await context.eval("({n: 5})", reference=True)
+            return [await fn.apply(None, [6, 7]), await obj.get("n"), await obj.copy(), await obj.set("m", 1)]
+
+    for backend in ("asyncio", "trio"):
+        assert anyio.run(main, backend=backend) == [42, 5, {"n": 5}, True]
