@@ -159,6 +159,7 @@ class Copier {
     uint32_t length = array->Length();
     out->items.resize(length);
     for (uint32_t i = 0; i < length; ++i) {
+      v8::HandleScope scope(isolate_);  // big arrays must not pile up handles for the GC to scan
       v8::Local<v8::Value> item;
       if (!array->Get(context_, i).ToLocal(&item)) return Refuse(out, "Property is getter");
       if (!Copy(item, &out->items[i])) return Refuse(out, "");
@@ -177,6 +178,7 @@ class Copier {
     out->keys.resize(length);
     out->items.resize(length);
     for (uint32_t i = 0; i < length; ++i) {
+      v8::HandleScope scope(isolate_);
       v8::Local<v8::Value> key, item;
       if (!names->Get(context_, i).ToLocal(&key) || !key->IsString())
         return Refuse(out, "A non-transferable value was passed");
@@ -424,6 +426,30 @@ v8::Local<v8::Value> MakeError(v8::Isolate* isolate, v8::Local<v8::Context> cont
   return error;
 }
 
+// Property names are internalized once here (V8 would do it on every property add anyway).
+bool NewKey(v8::Isolate* isolate, const Val& key, v8::Local<v8::Value>* out, Failure* failure) {
+  if (key.kind != ValKind::kString) {
+    failure->kind = FailKind::kTransfer;
+    failure->message = "Object keys must be strings";
+    return false;
+  }
+  v8::MaybeLocal<v8::String> made =
+      key.one_byte
+          ? v8::String::NewFromOneByte(isolate, reinterpret_cast<const uint8_t*>(key.data.data()),
+                                       v8::NewStringType::kInternalized, static_cast<int>(key.data.size()))
+          : v8::String::NewFromTwoByte(isolate, reinterpret_cast<const uint16_t*>(key.data.data()),
+                                       v8::NewStringType::kInternalized,
+                                       static_cast<int>(key.data.size() / 2));
+  v8::Local<v8::String> str;
+  if (!made.ToLocal(&str)) {
+    failure->kind = FailKind::kTransfer;
+    failure->message = "The key is too long for JavaScript";
+    return false;
+  }
+  *out = str;
+  return true;
+}
+
 v8::Local<v8::TypedArray> MakeTypedArray(v8::Local<v8::ArrayBuffer> buffer, char format,
                                          size_t bytes) {
   switch (format) {
@@ -513,17 +539,22 @@ v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> 
       return MakeTypedArray(buffer, val.kind == ValKind::kBytes ? 'B' : val.text[0], size);
     }
     case ValKind::kArray: {
+      // Each composite gets its own scope: only its result survives, so a big value does not
+      // leave a handle per element for every GC to scan.
+      v8::EscapableHandleScope scope(isolate);
       std::vector<v8::Local<v8::Value>> items(val.items.size());
       for (size_t i = 0; i < items.size(); ++i) {
         if (!FromVal(holder, context, val.items[i], failure).ToLocal(&items[i])) return {};
       }
-      return v8::Array::New(isolate, items.data(), items.size());
+      return scope.Escape(v8::Array::New(isolate, items.data(), items.size()));
     }
     case ValKind::kObject: {
+      v8::EscapableHandleScope scope(isolate);
       v8::Local<v8::Object> obj = v8::Object::New(isolate);
       for (size_t i = 0; i < val.items.size(); ++i) {
+        v8::HandleScope item_scope(isolate);
         v8::Local<v8::Value> key, item;
-        if (!FromVal(holder, context, val.keys[i], failure).ToLocal(&key)) return {};
+        if (!NewKey(isolate, val.keys[i], &key, failure)) return {};
         if (!FromVal(holder, context, val.items[i], failure).ToLocal(&item)) return {};
         // A data property of its own: never calls a setter on the prototype chain.
         if (!obj->CreateDataProperty(context, key.As<v8::Name>(), item).FromMaybe(false)) {
@@ -532,7 +563,7 @@ v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> 
           return {};
         }
       }
-      return obj;
+      return scope.Escape(obj);
     }
     case ValKind::kDate: {
       v8::Local<v8::Value> date;
