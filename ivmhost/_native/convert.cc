@@ -269,6 +269,23 @@ bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::
            ResultMode mode, Val* out, Failure* failure) {
   if (mode == ResultMode::kIgnore) return true;
   v8::Isolate* isolate = holder.isolate();
+  // The common case first: primitives need no scopes (nothing can run while reading them).
+  if (value->IsNumber()) {
+    out->kind = ValKind::kNumber;
+    out->number = value.As<v8::Number>()->Value();
+    return true;
+  }
+  if (value->IsString()) {
+    CopyString(isolate, value.As<v8::String>(), out);
+    return true;
+  }
+  if (value->IsBoolean() || value->IsNullOrUndefined()) {
+    out->kind = value->IsUndefined() ? ValKind::kUndefined
+                : value->IsNull()    ? ValKind::kNull
+                                     : ValKind::kBool;
+    out->boolean = value->IsTrue();
+    return true;
+  }
   if (mode == ResultMode::kExternalCopy) {
     std::shared_ptr<ExternalCopy> copy = SerializeExternalCopy(holder, context, value, {}, failure);
     if (!copy) return false;

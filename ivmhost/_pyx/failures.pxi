@@ -4,6 +4,8 @@
 cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
 
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+
 cdef extern from *:
     """
     #if PY_VERSION_HEX >= 0x030D0000
@@ -100,9 +102,16 @@ cdef cbool _host_call(void* fn, vector[Val]& args, Val* result, Failure* failure
 
 
 cdef cbool _call_host(void* fn, vector[Val]& args, Val* result, Failure* failure) noexcept:
-    cdef size_t i
+    cdef Py_ssize_t i, n = args.size()
+    cdef tuple pyargs
+    cdef object item
     try:
-        pyargs = [val_to_py(args[i], None) for i in range(args.size())]
+        # The hot path of every callback: a tuple built in place, no list, no unpacking.
+        pyargs = PyTuple_New(n)
+        for i in range(n):
+            item = val_to_py(args[i], None)
+            Py_INCREF(item)
+            PyTuple_SET_ITEM(pyargs, i, item)
         value = (<object>fn)(*pyargs)
         py_to_val(value, result, None, 0)
         return True
