@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import weakref
 from typing import Any, Callable
 
 import sniffio
@@ -66,13 +67,18 @@ class PromiseWaiter:
     fulfilled, rejected, or abandoned because its isolate went away.
     """
 
-    __slots__ = ("isolate", "_waker", "_event", "_outcome")
+    __slots__ = ("_isolate", "_waker", "_event", "_outcome")
 
     def __init__(self, isolate: object, asynchronous: bool) -> None:
-        self.isolate = isolate
+        # Weak: a waiter left behind (a timed-out wait) must not keep its isolate alive.
+        self._isolate = weakref.ref(isolate)
         self._waker = Waker() if asynchronous else None
         self._event = None if asynchronous else threading.Event()
         self._outcome: tuple[bool, object] | None = None
+
+    @property
+    def isolate(self) -> object:
+        return self._isolate()
 
     def settle(self, ok: bool, value: object) -> None:
         self._outcome = (ok, value)

@@ -11,6 +11,7 @@ import datetime
 import inspect
 import weakref
 import traceback
+import types
 from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 import warnings
 

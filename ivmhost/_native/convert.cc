@@ -157,6 +157,9 @@ class Copier {
   bool CopyArray(v8::Local<v8::Array> array, Val* out) {
     out->kind = ValKind::kArray;
     uint32_t length = array->Length();
+    // `length` is the guest's to set (`a.length = 2**32 - 1` costs it nothing): never size host
+    // memory by it beyond what the isolate could really hold.
+    if (length > holder_.memory_limit_bytes() / 8) return Refuse(out, "The array is too large to be copied");
     out->items.resize(length);
     for (uint32_t i = 0; i < length; ++i) {
       v8::HandleScope scope(isolate_);  // big arrays must not pile up handles for the GC to scan
@@ -613,7 +616,6 @@ v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> 
     case ValKind::kPending:
       break;
     case ValKind::kCallback: {
-      holder.KeepHostFunction(val.host);
       if (val.host->flags & kHostPromise) {
         v8::Local<v8::Promise::Resolver> resolver;
         if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) break;
@@ -629,6 +631,7 @@ v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> 
         if (!val.host->name.empty()) {
           fn->SetName(v8::String::NewFromUtf8(isolate, val.host->name.c_str()).ToLocalChecked());
         }
+        holder.KeepHostFunction(fn, val.host);
         return fn;
       }
       break;

@@ -61,7 +61,18 @@ class SerializerDelegate final : public v8::ValueSerializer::Delegate {
     return v8::Just(static_cast<uint32_t>(shared.size() - 1));
   }
 
+  // A WebAssembly.Module cannot be cloned outside an isolate; V8 10.2 would otherwise write
+  // nothing for it and report success, leaving a corrupt copy.
+  v8::Maybe<uint32_t> GetWasmModuleTransferId(v8::Isolate* isolate,
+                                              v8::Local<v8::WasmModuleObject> module) override {
+    refused = true;
+    isolate->ThrowException(v8::Exception::TypeError(v8::String::NewFromUtf8Literal(
+        isolate, "A WebAssembly.Module cannot be copied")));
+    return v8::Nothing<uint32_t>();
+  }
+
   ExternalCopy::Stores shared;
+  bool refused = false;
 
  private:
   v8::Isolate* isolate_;
@@ -243,7 +254,7 @@ std::shared_ptr<ExternalCopy> SerializeExternalCopy(
         isolate, v8::Isolate::DisallowJavascriptExecutionScope::THROW_ON_FAILURE);
     written = serializer.WriteValue(context, value).FromMaybe(false);
   }
-  if (!written) {
+  if (!written || delegate.refused) {
     CloneFailure(holder, context, try_catch, "A non-transferable value was passed", failure);
     return nullptr;
   }

@@ -229,7 +229,9 @@ void IsolateHolder::FinishDispose() {
   allocator_->Disown();
   g_live_isolates--;
   // Host functions and waiters hold Python objects: drop them outside the isolate lock.
+  // (Ties left uncollected die with the isolate: V8 frees its global handles on Dispose.)
   host_functions_.clear();
+  ReleaseDeadHostFunctions();
   AbandonWatches();
   {
     std::lock_guard<std::mutex> lock(dispose_mu_);
@@ -253,6 +255,7 @@ void IsolateHolder::Execute(Op& op, uint64_t ticket) {
       RunInside(op, ticket);
     }
   }
+  ReleaseDeadHostFunctions();
   if (oom_.load() && state_.load() == kAlive) {
     int expected = kAlive;
     if (state_.compare_exchange_strong(expected, kDisposing)) {
@@ -741,14 +744,42 @@ bool IsolateHolder::GetReference(uint64_t id, v8::Local<v8::Context>* context,
   return true;
 }
 
-void IsolateHolder::KeepHostFunction(std::shared_ptr<HostFunction> fn) {
+void IsolateHolder::KeepHostFunction(v8::Local<v8::Object> owner, std::shared_ptr<HostFunction> fn) {
   HostFunction* key = fn.get();
-  host_functions_.emplace(key, std::move(fn));
+  HostEntry& entry = host_functions_[key];
+  if (!entry.fn) entry.fn = std::move(fn);
+  entry.owners++;
+  auto* tie = new HostTie{this, key, v8::Global<v8::Object>(isolate_, owner)};
+  tie->owner.SetWeak(tie, HostOwnerCollected, v8::WeakCallbackType::kParameter);
+}
+
+// Runs inside a GC: only bookkeeping here; the host object (a Python object) is released once
+// the call is over and the isolate lock is free (ReleaseDeadHostFunctions).
+void IsolateHolder::HostOwnerCollected(const v8::WeakCallbackInfo<HostTie>& info) {
+  HostTie* tie = info.GetParameter();
+  tie->owner.Reset();
+  IsolateHolder* self = tie->holder;
+  auto it = self->host_functions_.find(tie->key);
+  if (it != self->host_functions_.end() && --it->second.owners == 0) {
+    std::lock_guard<std::mutex> lock(self->release_mu_);
+    self->dead_host_functions_.push_back(std::move(it->second.fn));
+    self->host_functions_.erase(it);
+  }
+  delete tie;
+}
+
+void IsolateHolder::ReleaseDeadHostFunctions() {
+  std::vector<std::shared_ptr<HostFunction>> dead;
+  {
+    std::lock_guard<std::mutex> lock(release_mu_);
+    dead.swap(dead_host_functions_);
+  }
+  dead.clear();  // each takes the GIL to drop its Python object
 }
 
 std::shared_ptr<HostFunction> IsolateHolder::FindHostFunction(HostFunction* fn) const {
   auto it = host_functions_.find(fn);
-  return it == host_functions_.end() ? nullptr : it->second;
+  return it == host_functions_.end() ? nullptr : it->second.fn;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -65,7 +65,9 @@ class IsolateHolder final : public IsolateHandle,
   // A context for work that needs one but names none (compiling a script).
   v8::Local<v8::Context> DefaultContext();
   // Keeps a host function alive for as long as the isolate lives.
-  void KeepHostFunction(std::shared_ptr<HostFunction> fn);
+  // Keeps `fn` alive for as long as the JavaScript object `owner` lives (a weak handle: when the
+  // garbage collector takes `owner`, the host object is released after the call).
+  void KeepHostFunction(v8::Local<v8::Object> owner, std::shared_ptr<HostFunction> fn);
   std::shared_ptr<HostFunction> FindHostFunction(HostFunction* fn) const;
 
   // Turns a caught exception (or a termination) into `failure`.
@@ -147,7 +149,20 @@ class IsolateHolder final : public IsolateHandle,
   uint64_t next_handle_ = 1;
   std::unordered_map<uint64_t, HandleEntry> handles_;
   v8::Global<v8::Context> default_context_;
-  std::unordered_map<HostFunction*, std::shared_ptr<HostFunction>> host_functions_;
+  struct HostEntry {
+    std::shared_ptr<HostFunction> fn;
+    int owners = 0;
+  };
+  std::unordered_map<HostFunction*, HostEntry> host_functions_;
+  struct HostTie {
+    IsolateHolder* holder;
+    HostFunction* key;
+    v8::Global<v8::Object> owner;
+  };
+  static void HostOwnerCollected(const v8::WeakCallbackInfo<HostTie>& info);
+  // Host objects whose last JavaScript owner was collected: released outside the isolate lock.
+  std::vector<std::shared_ptr<HostFunction>> dead_host_functions_;
+  void ReleaseDeadHostFunctions();
   struct Rejection {
     v8::Global<v8::Promise> promise;
     v8::Global<v8::Value> reason;

@@ -107,18 +107,26 @@ void IsolateHolder::FinishResultPromise(Op& op) {
     op.failure.message = "A pending promise has nobody waiting for it";
     return;
   }
+  if (depth_ > 1) {
+    // A nested call (from a host callback) cannot wait: the isolate it waits for is this thread.
+    op.failure.kind = FailKind::kValue;
+    op.failure.message = "This function may not be called from the default thread";
+    return;
+  }
   auto* watch = new Watch{this, op.waiter, mode};
-  op.waiter = nullptr;  // the watch owns it now
-  watches_.push_back(watch);
   v8::Local<v8::External> data = v8::External::New(isolate_, watch);
   v8::Local<v8::Function> on_fulfilled, on_rejected;
+  // `then` may run guest code (a species constructor): catch what it throws.
+  v8::TryCatch try_catch(isolate_);
   if (!v8::Function::New(context, WatchFulfilled, data, 1).ToLocal(&on_fulfilled) ||
       !v8::Function::New(context, WatchRejected, data, 1).ToLocal(&on_rejected) ||
       promise->Then(context, on_fulfilled, on_rejected).IsEmpty()) {
-    op.failure.kind = FailKind::kInternal;
-    op.failure.message = "Could not wait for the promise";
+    delete watch;
+    CatchFailure(context, try_catch, &op.failure);
     return;
   }
+  op.waiter = nullptr;  // the watch owns it now
+  watches_.push_back(watch);
   op.result = Val();
   op.result.kind = ValKind::kPending;
 }

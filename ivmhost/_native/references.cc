@@ -11,6 +11,7 @@ namespace {
 constexpr int kHostField = 0;    // External(HostFunction*) for a host object, else undefined
 constexpr int kTargetField = 1;  // the JavaScript value, else undefined
 constexpr int kFieldCount = 2;
+constexpr uint32_t kMaxApplyArguments = 65535;
 
 struct MethodName {
   RefMethod method;
@@ -53,6 +54,10 @@ bool ApplyArguments(v8::Local<v8::Context> context, const v8::FunctionCallbackIn
     return false;
   }
   v8::Local<v8::Array> array = info[1].As<v8::Array>();
+  if (array->Length() > kMaxApplyArguments) {
+    Fail(failure, FailKind::kValue, "Too many arguments for apply");
+    return false;
+  }
   out->resize(array->Length());
   for (uint32_t i = 0; i < array->Length(); ++i) {
     if (!array->Get(context, i).ToLocal(&(*out)[i])) return false;
@@ -88,7 +93,18 @@ bool RunOnTarget(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Loca
         Fail(failure, FailKind::kType, "Reference is not an object");
         return false;
       }
-      return ReadOwnOrInherited(holder, context, target.As<v8::Object>(), key, false, out, failure);
+      if (!ReadOwnOrInherited(holder, context, target.As<v8::Object>(), key, false, out, failure))
+        return false;
+      if ((*out)->IsObject()) {
+        // isolated-vm's rule: objects come back as References, primitives as themselves.
+        v8::Local<v8::Object> ref;
+        if (!NewReferenceObject(holder, context, nullptr, *out,
+                                (*out)->IsFunction() ? "function" : "object")
+                 .ToLocal(&ref))
+          return false;
+        *out = ref;
+      }
+      return true;
     case RefMethod::kSet:
     case RefMethod::kSetSync:
     case RefMethod::kSetIgnored: {
@@ -187,6 +203,11 @@ void Method(const v8::FunctionCallbackInfo<v8::Value>& info) {
     Fail(&failure, FailKind::kReleased, "Reference has been released");
     ok = false;
   }
+  if (!ok && failure.kind == FailKind::kHostException) {
+    // KeyboardInterrupt & co.: not JavaScript's to catch, ignored call or not.
+    ThrowFailure(holder, context, failure);
+    return;
+  }
   if (IsIgnored(method)) {
     info.GetReturnValue().SetUndefined();
     return;  // errors of ignored calls are dropped (a termination still propagates)
@@ -200,7 +221,9 @@ void Method(const v8::FunctionCallbackInfo<v8::Value>& info) {
     return;
   }
   // The async twins answer with a promise, settled already: the work ran synchronously.
-  if (try_catch.HasTerminated()) return;
+  if (try_catch.HasTerminated() || isolate->IsExecutionTerminating() ||
+      (!ok && !try_catch.HasCaught()))
+    return;
   v8::Local<v8::Promise::Resolver> resolver;
   if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return;
   if (ok) {
@@ -257,7 +280,7 @@ v8::MaybeLocal<v8::Object> NewReferenceObject(IsolateHolder& holder, v8::Local<v
   v8::Local<v8::Object> obj;
   if (!holder.ReferenceTemplate()->InstanceTemplate()->NewInstance(context).ToLocal(&obj)) return {};
   if (host) {
-    holder.KeepHostFunction(host);
+    holder.KeepHostFunction(obj, host);
     obj->SetInternalField(kHostField, v8::External::New(isolate, host.get()));
   } else {
     obj->SetInternalField(kHostField, v8::Undefined(isolate));
@@ -267,6 +290,8 @@ v8::MaybeLocal<v8::Object> NewReferenceObject(IsolateHolder& holder, v8::Local<v
                          v8::String::NewFromUtf8(isolate, type.c_str()).ToLocalChecked(),
                          static_cast<v8::PropertyAttribute>(v8::ReadOnly | v8::DontDelete))
       .FromMaybe(false);  // Nothing only while terminating
+  // Nothing may be shadowed on the instance either (host code may call its methods).
+  obj->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).FromMaybe(false);
   return obj;
 }
 

@@ -203,6 +203,10 @@ cdef class _CloneReader:
     cdef dict objects   # wire id -> Python object
     cdef dict buffers   # wire id -> bytes of an ArrayBuffer (views are made from them)
     cdef object last_buffer
+    # Sparse arrays cost the host a slot per index however few are set: the copy gets a budget
+    # in proportion to its size, so a tiny blob cannot make the host allocate gigabytes.
+    cdef size_t sparse_budget
+    cdef bint sparse_started
 
     cdef int start(self, shared_ptr[CExternalCopy] copy) except -1:
         cdef const string* blob = &ExternalCopyBlob(copy.get())
@@ -466,8 +470,12 @@ cdef class _CloneReader:
         cdef size_t length
         cdef list value
         length = <size_t>self.varint()
-        if length > (1 << 24):
+        if not self.sparse_started:
+            self.sparse_started = True
+            self.sparse_budget = max(<size_t>(1 << 20), 16 * self.end)
+        if length > (1 << 24) or length > self.sparse_budget:
             raise TransferError(f"A sparse array of length {length} is too long to copy to Python")
+        self.sparse_budget -= length
         value = [undefined] * <Py_ssize_t>length
         self.objects[self.new_id()] = value
         while self.peek() != ord("@"):

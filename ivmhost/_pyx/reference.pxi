@@ -304,14 +304,32 @@ cdef class Reference(_Handle):
             return self._host_copy()
         key = args[0] if args else undefined
         if method in (<int>RefMethod.kGet, <int>RefMethod.kGetSync):
-            found = host_get(value, key)
-            return found if isinstance(found, _PRIMITIVES) else Reference(found)
+            return host_expose(host_get(value, key))
         if method in (<int>RefMethod.kSet, <int>RefMethod.kSetSync, <int>RefMethod.kSetIgnored):
             host_set(value, key, args[1] if len(args) > 1 else undefined)
             return True
         if method in (<int>RefMethod.kDelete, <int>RefMethod.kDeleteSync, <int>RefMethod.kDeleteIgnored):
             return host_delete(value, key)
         raise TypeError("Cannot dereference this from current isolate")
+
+
+# What a plugin may never reach through a lent object: the interpreter's own machinery. From any
+# of these, public attributes lead to frames, globals and builtins (exec, open, __import__).
+_UNREACHABLE = (
+    types.ModuleType, type, types.FrameType, types.CodeType, types.TracebackType,
+    types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType, types.CellType,
+    types.MappingProxyType,
+)
+
+
+cdef object host_expose(object found):
+    """A value read from a lent object: primitives are copied, other objects lent in turn —
+    except the interpreter's machinery, which is refused."""
+    if isinstance(found, _PRIMITIVES):
+        return found
+    if isinstance(found, _UNREACHABLE) or inspect.isframe(found) or inspect.iscode(found):
+        raise TypeError(f"A {type(found).__name__} cannot be reached from JavaScript")
+    return Reference(found)
 
 
 cdef object host_get(object obj, object key):
