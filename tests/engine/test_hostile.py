@@ -150,3 +150,86 @@ def test_getter_that_changes_between_reads_never_reaches_the_host(context: ivmho
     with pytest.raises(ivmhost.TransferError, match="Property is getter"):
         context.global_.get_sync("makeTricky").apply_sync()
     assert context.eval_sync("reads") == 0
+
+
+def test_lent_objects_never_lead_to_the_interpreter(context: ivmhost.Context) -> None:
+    import os
+
+    def numbers():  # type: ignore[no-untyped-def]
+        yield 1
+
+    class Lent:
+        def __init__(self) -> None:
+            self.items = numbers()
+            self.module = os
+            self.kind = Lent
+            self.data = {"gen": numbers(), "ok": [1, 2]}
+
+    ref = ivmhost.Reference(Lent())
+    for path in ["getSync('items')", "getSync('module')", "getSync('kind')", "getSync('data').getSync('gen')"]:
+        with pytest.raises(ivmhost.JSError, match="cannot be reached from JavaScript"):
+            context.eval_closure_sync(f"return $0.{path}", [ref])
+    assert context.eval_closure_sync("return $0.getSync('data').getSync('ok').copySync()", [ref]) == [1, 2]
+
+
+def test_async_reference_method_with_a_host_base_exception(context: ivmhost.Context) -> None:
+    def stop() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        context.eval_closure_sync("$0.apply(undefined, []); for (;;) {}", [ivmhost.Reference(stop)], timeout=5000)
+    with pytest.raises(KeyboardInterrupt):
+        context.eval_closure_sync("$0.applyIgnored(undefined, []); for (;;) {}", [ivmhost.Reference(stop)], timeout=5000)
+    assert context.eval_sync("'usable'") == "usable"
+
+
+@pytest.mark.parametrize("how", ["result", "callback", "apply"])
+def test_huge_sparse_arrays_are_refused_before_the_host_allocates(make_isolate, how: str) -> None:  # type: ignore[no-untyped-def]
+    context = make_isolate(memory_limit=16).create_context_sync()
+    context.eval_sync("globalThis.a = []; a.length = 2 ** 32 - 1")
+    if how == "result":
+        with pytest.raises(ivmhost.TransferError, match="too large"):
+            context.eval_closure_sync("return a")
+    elif how == "callback":
+        msg = context.eval_closure_sync("try { $0(a) } catch (e) { return e.message }", [lambda x: 1])
+        assert "too large" in msg
+    else:
+        fn = ivmhost.Reference(lambda *args: len(args))
+        msg = context.eval_closure_sync("try { $0.applySync(undefined, a) } catch (e) { return e.message }", [fn])
+        assert msg == "Too many arguments for apply"
+
+
+def test_nested_promise_wait_is_refused_not_a_hang(context: ivmhost.Context) -> None:
+    fn = context.eval_sync("(async () => { await null; return 42 })", reference=True)
+    assert fn.apply_sync_promise() == 42
+    out = context.eval_closure_sync("try { $0() } catch (e) { return e.message }", [lambda: fn.apply_sync_promise()])
+    assert "may not be called from the default thread" in out
+
+
+def test_a_timed_out_promise_wait_does_not_keep_the_isolate() -> None:
+    import gc
+    import weakref
+
+    isolate = ivmhost.Isolate()
+    context = isolate.create_context_sync()
+    with pytest.raises(ivmhost.ScriptTimeoutError):
+        context.eval_sync("new Promise(() => {})", promise=True, timeout=50)
+    watcher = weakref.ref(isolate)
+    del isolate, context
+    gc.collect()
+    assert watcher() is None
+
+
+def test_wasm_modules_are_refused_by_clones(context: ivmhost.Context) -> None:
+    code = "new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))"
+    with pytest.raises(ivmhost.TransferError):
+        context.eval_sync(f"[{code}, 1]", copy=True)
+
+
+def test_get_sync_inside_javascript_returns_references(context: ivmhost.Context) -> None:
+    obj = context.eval_sync("({inner: {n: 1}, p: 2})", reference=True)
+    out = context.eval_closure_sync(
+        "const i = $0.getSync('inner'); return [typeof i.getSync, i.getSync('n'), $0.getSync('p'), Object.isFrozen($0)]",
+        [obj],
+    )
+    assert out == ["function", 1, 2, True]
