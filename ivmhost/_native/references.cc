@@ -65,6 +65,13 @@ bool ApplyArguments(v8::Local<v8::Context> context, const v8::FunctionCallbackIn
   return true;
 }
 
+// set and delete work on plain objects only: a proxy's traps would run guest code.
+bool WritableTarget(v8::Local<v8::Value> target, Failure* failure) {
+  if (target->IsObject() && !target->IsProxy()) return true;
+  Fail(failure, FailKind::kType, target->IsProxy() ? "Object is or has proxy" : "Reference is not an object");
+  return false;
+}
+
 // A method on a JavaScript value: runs right here, in the value's own isolate.
 bool RunOnTarget(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::Object> self,
                  v8::Local<v8::Value> target, RefMethod method,
@@ -108,10 +115,7 @@ bool RunOnTarget(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Loca
     case RefMethod::kSet:
     case RefMethod::kSetSync:
     case RefMethod::kSetIgnored: {
-      if (!target->IsObject() || target->IsProxy()) {
-        Fail(failure, FailKind::kType, target->IsProxy() ? "Object is or has proxy" : "Reference is not an object");
-        return false;
-      }
+      if (!WritableTarget(target, failure)) return false;
       v8::Local<v8::Name> name;
       if (!key->ToString(context).ToLocal(&name)) return false;
       v8::Local<v8::Value> value = info.Length() > 1 ? info[1] : v8::Undefined(isolate).As<v8::Value>();
@@ -121,10 +125,7 @@ bool RunOnTarget(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Loca
     case RefMethod::kDelete:
     case RefMethod::kDeleteSync:
     case RefMethod::kDeleteIgnored: {
-      if (!target->IsObject() || target->IsProxy()) {
-        Fail(failure, FailKind::kType, target->IsProxy() ? "Object is or has proxy" : "Reference is not an object");
-        return false;
-      }
+      if (!WritableTarget(target, failure)) return false;
       v8::Maybe<bool> deleted = target.As<v8::Object>()->Delete(context, key);
       if (deleted.IsNothing()) return false;
       *out = v8::Boolean::New(isolate, deleted.FromJust());
