@@ -114,7 +114,7 @@ cdef object result_to_py(Op* op, Isolate isolate, object options):
     """The op's result as Python sees it: copy=True reads the structured clone straight away."""
     if options is not None and options.copy and op.result.kind == ValKind.kExternalCopy:
         return (<ExternalCopy>ExternalCopy._wrap(op.result.copy)).copy(release=True)
-    return val_to_py(op.result, isolate)
+    return result_value(op.result, isolate)
 
 
 cdef int arg_to_val(object value, Val* out, Isolate isolate, object options) except -1:

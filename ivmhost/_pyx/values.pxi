@@ -2,11 +2,14 @@
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
 from libc.math cimport floor, isfinite, signbit
 
 
 cdef extern from "Python.h":
+    int PyGC_Disable()
+    int PyGC_Enable()
     int PyUnicode_KIND(object s)
     void* PyUnicode_DATA(object s)
     Py_ssize_t PyUnicode_GET_LENGTH(object s)
@@ -175,9 +178,9 @@ cdef object val_to_py(const Val& v, Isolate isolate):
         raw = bytearray(PyBytes_FromStringAndSize(v.data.data(), v.data.size()))
         return memoryview(raw).cast(v.text.decode("ascii"))
     if kind == ValKind.kArray:
-        return [val_to_py(v.items[i], isolate) for i in range(v.items.size())]
+        return array_to_py(v, isolate)
     if kind == ValKind.kObject:
-        return {val_to_py(v.keys[i], isolate): val_to_py(v.items[i], isolate) for i in range(v.items.size())}
+        return object_to_py(v, isolate)
     if kind == ValKind.kDate:
         if not isfinite(v.number):
             return undefined
@@ -195,6 +198,43 @@ cdef object val_to_py(const Val& v, Isolate isolate):
         ref._bind_ref(isolate, v.handle, utf8_text(v.text))
         return ref
     return undefined
+
+
+cdef list array_to_py(const Val& v, Isolate isolate):
+    cdef Py_ssize_t i, n = v.items.size()
+    cdef list out = PyList_New(n)
+    cdef object item
+    for i in range(n):
+        item = val_to_py(v.items[i], isolate)
+        Py_INCREF(item)  # PyList_SET_ITEM steals it
+        PyList_SET_ITEM(out, i, item)
+    return out
+
+
+cdef dict object_to_py(const Val& v, Isolate isolate):
+    cdef size_t i
+    cdef dict out = {}
+    cdef const Val* key
+    for i in range(v.items.size()):
+        key = &v.keys[i]
+        # Keys are plain strings: decoded directly (and interned, as Python does for names).
+        name = arg_text(key.data, key.one_byte) if key.kind == ValKind.kString else val_to_py(key[0], isolate)
+        out[name] = val_to_py(v.items[i], isolate)
+    return out
+
+
+cdef object result_value(const Val& v, Isolate isolate):
+    """A call's result: a big copy is built with Python's cyclic GC paused (it would otherwise
+    run many times over the new containers, none of which can be garbage yet)."""
+    cdef int was_enabled
+    if (v.kind == ValKind.kArray or v.kind == ValKind.kObject) and v.items.size() >= 256:
+        was_enabled = PyGC_Disable()
+        try:
+            return val_to_py(v, isolate)
+        finally:
+            if was_enabled:
+                PyGC_Enable()
+    return val_to_py(v, isolate)
 
 
 cdef object make_js_error(const Val& v):
