@@ -108,6 +108,7 @@ class Copier {
   bool CopyObject(v8::Local<v8::Object> obj, Val* out) {
     if (obj->IsProxy()) return Refuse(out, "Object is or has proxy");
     if (ReadReferenceObject(holder_, context_, obj, out)) return true;
+    if (ReadExternalCopyObject(holder_, obj, out)) return true;
     if (obj->IsNativeError()) {
       ExceptionToFailureVal(obj, out);
       return true;
@@ -290,6 +291,7 @@ bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::
     return true;
   }
   if (mode == ResultMode::kExternalCopy) {
+    if (value->IsObject() && ReadExternalCopyObject(holder, value.As<v8::Object>(), out)) return true;
     std::shared_ptr<ExternalCopy> copy = SerializeExternalCopy(holder, context, value, {}, failure);
     if (!copy) return false;
     out->kind = ValKind::kExternalCopy;
@@ -640,6 +642,11 @@ v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> 
     case ValKind::kExternalCopy:
       if (val.copy) return DeserializeExternalCopy(holder, context, *val.copy, val.boolean, failure);
       break;
+    case ValKind::kExternalCopyObject: {
+      v8::Local<v8::Object> obj;
+      if (val.copy && NewExternalCopyObject(holder, context, val.copy).ToLocal(&obj)) return obj;
+      break;
+    }
     case ValKind::kUnsupported:
       failure->kind = FailKind::kTransfer;
       failure->message = val.text.empty() ? "A non-transferable value was passed" : val.text;

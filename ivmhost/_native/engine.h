@@ -38,6 +38,7 @@ enum class ValKind : uint8_t {
   kUnsupported,  // could not be copied; text says why
   // ExternalCopy
   kExternalCopy,  // copy: a structured clone; boolean: transfer its ArrayBuffers in (copy_into)
+  kExternalCopyObject,  // copy: the ExternalCopy itself, as an object with copy()/copyInto()
 };
 
 struct HostFunction;

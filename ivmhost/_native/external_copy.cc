@@ -365,4 +365,121 @@ std::shared_ptr<Op> MakeExternalCopyOf(uint64_t context, StrArg code, StrArg tra
                                             transfer_out);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The JavaScript face of an ExternalCopy
+
+namespace {
+
+struct CopyHolder final : WeakTie {
+  CopyHolder(IsolateHolder* h, std::shared_ptr<ExternalCopy> c) : holder(h), copy(std::move(c)) {}
+  IsolateHolder* holder;
+  std::shared_ptr<ExternalCopy> copy;
+  v8::Global<v8::Object> owner;
+};
+
+void CopyHolderCollected(const v8::WeakCallbackInfo<CopyHolder>& info) {
+  CopyHolder* held = info.GetParameter();
+  held->owner.Reset();
+  held->holder->DropTie(held);
+}
+
+// Options ({release, transferIn}) read without running guest code: a getter counts as false.
+bool Option(v8::Local<v8::Context> context, v8::Local<v8::Value> options, const char* name) {
+  if (!options->IsObject() || options->IsProxy()) return false;
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::TryCatch try_catch(isolate);
+  v8::Isolate::DisallowJavascriptExecutionScope no_js(
+      isolate, v8::Isolate::DisallowJavascriptExecutionScope::THROW_ON_FAILURE);
+  v8::Local<v8::Value> value;
+  return options.As<v8::Object>()
+             ->Get(context, v8::String::NewFromUtf8(isolate, name).ToLocalChecked())
+             .ToLocal(&value) &&
+         value->IsTrue();
+}
+
+enum CopyMethod { kCopyMethod = 0, kCopyIntoMethod = 1, kReleaseMethod = 2 };
+
+void CopyObjectMethod(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  IsolateHolder& holder = *IsolateHolder::From(isolate);
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  auto method = static_cast<CopyMethod>(info.Data().As<v8::Int32>()->Value());
+  v8::Local<v8::Value> field = info.This()->GetInternalField(0).As<v8::Value>();
+  CopyHolder* held = field->IsExternal() ? static_cast<CopyHolder*>(field.As<v8::External>()->Value()) : nullptr;
+  if (held == nullptr || !held->copy) {
+    isolate->ThrowException(v8::Exception::Error(
+        v8::String::NewFromUtf8Literal(isolate, "Copy has been released")));
+    return;
+  }
+  if (method == kReleaseMethod) {
+    held->copy.reset();
+    return;
+  }
+  v8::Local<v8::Value> options = info.Length() > 0 ? info[0] : v8::Undefined(isolate).As<v8::Value>();
+  bool release = Option(context, options, "release");
+  bool transfer_in = Option(context, options, "transferIn");
+  Failure failure;
+  v8::Local<v8::Value> value;
+  std::shared_ptr<ExternalCopy> copy = held->copy;
+  if (release) held->copy.reset();
+  if (!DeserializeExternalCopy(holder, context, *copy, transfer_in, &failure).ToLocal(&value)) {
+    ThrowFailure(holder, context, failure);
+    return;
+  }
+  info.GetReturnValue().Set(value);
+}
+
+}  // namespace
+
+v8::Local<v8::FunctionTemplate> IsolateHolder::ExternalCopyTemplate() {
+  if (!external_copy_template_.IsEmpty()) return external_copy_template_.Get(isolate_);
+  v8::Local<v8::FunctionTemplate> tmpl = v8::FunctionTemplate::New(isolate_);
+  tmpl->SetClassName(v8::String::NewFromUtf8Literal(isolate_, "ExternalCopy"));
+  tmpl->InstanceTemplate()->SetInternalFieldCount(1);
+  v8::Local<v8::Signature> signature = v8::Signature::New(isolate_, tmpl);
+  const std::pair<CopyMethod, const char*> methods[] = {
+      {kCopyMethod, "copy"}, {kCopyIntoMethod, "copyInto"}, {kReleaseMethod, "release"}};
+  for (const auto& m : methods) {
+    tmpl->PrototypeTemplate()->Set(
+        v8::String::NewFromUtf8(isolate_, m.second).ToLocalChecked(),
+        v8::FunctionTemplate::New(isolate_, CopyObjectMethod, v8::Int32::New(isolate_, m.first),
+                                  signature, 0, v8::ConstructorBehavior::kThrow),
+        v8::DontEnum);
+  }
+  external_copy_template_.Reset(isolate_, tmpl);
+  return tmpl;
+}
+
+v8::MaybeLocal<v8::Object> NewExternalCopyObject(IsolateHolder& holder, v8::Local<v8::Context> context,
+                                                 std::shared_ptr<ExternalCopy> copy) {
+  v8::Isolate* isolate = holder.isolate();
+  v8::Local<v8::FunctionTemplate> tmpl = holder.ExternalCopyTemplate();
+  v8::Local<v8::Function> ctor;
+  v8::Local<v8::Value> proto;
+  if (!tmpl->GetFunction(context).ToLocal(&ctor) ||
+      !ctor->Get(context, v8::String::NewFromUtf8Literal(isolate, "prototype")).ToLocal(&proto) ||
+      !proto->IsObject())
+    return {};
+  proto.As<v8::Object>()->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).FromMaybe(false);
+  v8::Local<v8::Object> obj;
+  if (!tmpl->InstanceTemplate()->NewInstance(context).ToLocal(&obj)) return {};
+  auto* held = new CopyHolder(&holder, std::move(copy));
+  held->owner.Reset(isolate, obj);
+  held->owner.SetWeak(held, CopyHolderCollected, v8::WeakCallbackType::kParameter);
+  holder.AddTie(held);
+  obj->SetInternalField(0, v8::External::New(isolate, held));
+  obj->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).FromMaybe(false);
+  return obj;
+}
+
+bool ReadExternalCopyObject(IsolateHolder& holder, v8::Local<v8::Object> obj, Val* out) {
+  if (!holder.ExternalCopyTemplate()->HasInstance(obj)) return false;
+  v8::Local<v8::Value> field = obj->GetInternalField(0).As<v8::Value>();
+  CopyHolder* held = field->IsExternal() ? static_cast<CopyHolder*>(field.As<v8::External>()->Value()) : nullptr;
+  if (held == nullptr || !held->copy) return false;
+  out->kind = ValKind::kExternalCopy;
+  out->copy = held->copy;
+  return true;
+}
+
 }  // namespace ivmhost

@@ -60,4 +60,11 @@ v8::MaybeLocal<v8::Value> DeserializeExternalCopy(IsolateHolder& holder,
                                                   ExternalCopy& copy, bool transfer_in,
                                                   Failure* failure);
 
+// An ExternalCopy as JavaScript sees it: an object with isolated-vm's copy(), copyInto() and
+// release() (a frozen prototype; the object holds the copy until it is collected or released).
+v8::MaybeLocal<v8::Object> NewExternalCopyObject(IsolateHolder& holder, v8::Local<v8::Context> context,
+                                                 std::shared_ptr<ExternalCopy> copy);
+// That object back to a Val (kExternalCopy), or false when `obj` is not one.
+bool ReadExternalCopyObject(IsolateHolder& holder, v8::Local<v8::Object> obj, Val* out);
+
 }  // namespace ivmhost

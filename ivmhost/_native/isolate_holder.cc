@@ -223,6 +223,9 @@ void IsolateHolder::FinishDispose() {
     host_promises_.clear();
     result_promises_.clear();
     reference_template_.Reset();
+    external_copy_template_.Reset();
+    for (WeakTie* tie : ties_) delete tie;  // their globals are reset while the isolate lives
+    ties_.clear();
   }
   isolate_->Dispose();
   isolate_ = nullptr;
@@ -749,8 +752,9 @@ void IsolateHolder::KeepHostFunction(v8::Local<v8::Object> owner, std::shared_pt
   HostEntry& entry = host_functions_[key];
   if (!entry.fn) entry.fn = std::move(fn);
   entry.owners++;
-  auto* tie = new HostTie{this, key, v8::Global<v8::Object>(isolate_, owner)};
+  auto* tie = new HostTie(this, key, v8::Global<v8::Object>(isolate_, owner));
   tie->owner.SetWeak(tie, HostOwnerCollected, v8::WeakCallbackType::kParameter);
+  AddTie(tie);
 }
 
 // Runs inside a GC: only bookkeeping here; the host object (a Python object) is released once
@@ -765,7 +769,7 @@ void IsolateHolder::HostOwnerCollected(const v8::WeakCallbackInfo<HostTie>& info
     self->dead_host_functions_.push_back(std::move(it->second.fn));
     self->host_functions_.erase(it);
   }
-  delete tie;
+  self->DropTie(tie);
 }
 
 void IsolateHolder::ReleaseDeadHostFunctions() {

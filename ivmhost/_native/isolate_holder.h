@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine.h"
@@ -18,6 +19,12 @@
 namespace ivmhost {
 
 class CappedAllocator;
+
+// Something kept alive for a JavaScript object through a weak handle. The holder deletes what is
+// left when the isolate goes away (V8 runs no weak callbacks on Dispose).
+struct WeakTie {
+  virtual ~WeakTie() = default;
+};
 
 // Why the running call is being terminated.
 enum class StopReason : uint8_t {
@@ -154,11 +161,21 @@ class IsolateHolder final : public IsolateHandle,
     int owners = 0;
   };
   std::unordered_map<HostFunction*, HostEntry> host_functions_;
-  struct HostTie {
+  struct HostTie final : WeakTie {
+    HostTie(IsolateHolder* h, HostFunction* k, v8::Global<v8::Object> o)
+        : holder(h), key(k), owner(std::move(o)) {}
     IsolateHolder* holder;
     HostFunction* key;
     v8::Global<v8::Object> owner;
   };
+  std::unordered_set<WeakTie*> ties_;
+ public:
+  void AddTie(WeakTie* tie) { ties_.insert(tie); }
+  void DropTie(WeakTie* tie) {
+    ties_.erase(tie);
+    delete tie;
+  }
+ private:
   static void HostOwnerCollected(const v8::WeakCallbackInfo<HostTie>& info);
   // Host objects whose last JavaScript owner was collected: released outside the isolate lock.
   std::vector<std::shared_ptr<HostFunction>> dead_host_functions_;
@@ -191,6 +208,11 @@ class IsolateHolder final : public IsolateHandle,
   // Tells every host waiter that its promise will never settle (the isolate is going away).
   void AbandonWatches();
   v8::Global<v8::FunctionTemplate> reference_template_;
+  v8::Global<v8::FunctionTemplate> external_copy_template_;
+ public:
+  // The JavaScript face of an ExternalCopy (copy(), copyInto(), release()).
+  v8::Local<v8::FunctionTemplate> ExternalCopyTemplate();
+ private:
 
   std::mutex release_mu_;
   std::vector<uint64_t> pending_releases_;

@@ -130,10 +130,7 @@ cdef int arg_to_val(object value, Val* out, Isolate isolate, object options) exc
             # A structured clone: Map, Set, cycles and shared objects arrive as they are.
             return py_to_val(ExternalCopy(value).copy_into(release=True), out, isolate, 0)
         if options.external_copy:
-            raise TransferError(
-                "external_copy=True for arguments is not supported yet: pass copy=True, or "
-                "an ExternalCopy's copy_into()"
-            )
+            return py_to_val(value if isinstance(value, ExternalCopy) else ExternalCopy(value), out, isolate, 0)
     return py_to_val(value, out, isolate, 0)
 
 

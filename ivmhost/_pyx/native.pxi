@@ -28,7 +28,9 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         kDerefInto
         kPending
         kUnsupported
-        kExternalCopy  # ExternalCopy
+        kExternalCopy
+        kExternalCopyObject
+ # ExternalCopy
 
     cdef enum class FailKind "ivmhost::FailKind" (uint8_t):
         kNone

@@ -133,6 +133,10 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
         (<_DerefInto>obj)._to_val(out, isolate)
     elif isinstance(obj, _CopyInto):  # ExternalCopy
         (<_CopyInto>obj)._take(out)
+    elif isinstance(obj, ExternalCopy):
+        # The copy itself: JavaScript gets an object with copy(), copyInto() and release().
+        out.kind = ValKind.kExternalCopyObject
+        out.copy = (<ExternalCopy>obj)._checked()
     elif callable(obj):
         out.kind = ValKind.kCallback
         Py_INCREF(obj)

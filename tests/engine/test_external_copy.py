@@ -248,9 +248,9 @@ def test_copy_into_is_single_use(context: ivmhost.Context) -> None:
         context.global_.set_sync("x", into)
 
 
-def test_the_copy_itself_is_not_an_argument(context: ivmhost.Context) -> None:
-    with pytest.raises(ivmhost.TransferError, match="A non-transferable value was passed: ExternalCopy"):
-        context.eval_closure_sync("return $0", [ExternalCopy(1)])
+def test_the_copy_itself_arrives_as_an_external_copy_object(context: ivmhost.Context) -> None:
+    out = context.eval_closure_sync("return [$0.constructor.name, $0.copy()]", [ExternalCopy(1)])
+    assert out == ["ExternalCopy", 1]
 
 
 def test_repr_names_the_value() -> None:

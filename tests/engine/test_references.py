@@ -192,8 +192,33 @@ def test_external_copy_result_and_copy_arguments(context: ivmhost.Context) -> No
         "return $0 instanceof Set && $0.has(2)", [{1, 2}], arguments=ivmhost.TransferOptions(copy=True)
     )
     assert as_set is True
-    with pytest.raises(ivmhost.TransferError, match="not supported yet"):
-        context.eval_closure_sync("return 1", [1], arguments=ivmhost.TransferOptions(external_copy=True))
+    out = context.eval_closure_sync(
+        "return [$0 instanceof Object, Object.keys($0).length, $0.copy().k, $0.copyInto().k]",
+        [{"k": "v"}], arguments=ivmhost.TransferOptions(external_copy=True),
+    )
+    assert out == [True, 0, "v", "v"]
+
+
+def test_external_copy_inside_javascript(make_isolate) -> None:  # type: ignore[no-untyped-def]
+    a = make_isolate().create_context_sync()
+    b = make_isolate().create_context_sync()
+    ec = ivmhost.ExternalCopy({"n": 1, "s": {1, 2}})
+    assert a.eval_closure_sync("return [$0.copy().n, $0.copy().s instanceof Set]", [ec]) == [1, True]
+    # A copy made in one isolate travels through Python into another as the same copy.
+    made = a.eval_sync("new Map([['x', [1, 2]]])", external_copy=True)
+    assert b.eval_closure_sync("return $0.copy().get('x')[1]", [made]) == 2
+    back = a.eval_closure_sync("return $0", [ec], result=ivmhost.TransferOptions(external_copy=True))
+    assert isinstance(back, ivmhost.ExternalCopy)
+    released = a.eval_closure_sync(
+        "$0.release(); try { $0.copy() } catch (e) { return e.message }", [ec]
+    )
+    assert released == "Copy has been released"
+    assert ec.copy() == {"n": 1, "s": {1, 2}}  # JavaScript's release leaves Python's copy alone
+    frozen = a.eval_closure_sync(
+        "const p = Object.getPrototypeOf($0); try { p.copy = () => 1 } catch (e) {} return [Object.isFrozen(p), Object.isFrozen($0)]",
+        [ec],
+    )
+    assert frozen == [True, True]
 
 
 def test_transfer_options_are_exclusive() -> None:
