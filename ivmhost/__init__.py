@@ -3,7 +3,17 @@
 The engine follows isolated-vm's model (Isolate, Context, Script, Reference...), in Python naming.
 """
 
-from ivmhost._engine import Callback, Context, ExternalCopy, Isolate, Reference, Script, live_isolates, v8_version
+from ivmhost._engine import (
+    Callback,
+    Context,
+    ExternalCopy,
+    Isolate,
+    Module,
+    Reference,
+    Script,
+    live_isolates,
+    v8_version,
+)
 from ivmhost._errors import (
     IsolateDisposedError,
     IvmhostError,
@@ -28,6 +38,7 @@ __all__ = [
     "IvmhostError",
     "JSError",
     "MemoryLimitError",
+    "Module",
     "Reference",
     "ReleasedError",
     "Script",

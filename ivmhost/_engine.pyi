@@ -42,6 +42,24 @@ class Isolate:
     async def compile_script(
         self, code: str, *, filename: str | None = None, line_offset: int = 0, column_offset: int = 0
     ) -> Script: ...
+    def compile_module_sync(
+        self,
+        code: str,
+        *,
+        filename: str | None = None,
+        line_offset: int = 0,
+        column_offset: int = 0,
+        meta: Callable[[Reference], object] | None = None,
+    ) -> Module: ...
+    async def compile_module(
+        self,
+        code: str,
+        *,
+        filename: str | None = None,
+        line_offset: int = 0,
+        column_offset: int = 0,
+        meta: Callable[[Reference], object] | None = None,
+    ) -> Module: ...
     def get_heap_statistics_sync(self) -> HeapStatistics: ...
     async def get_heap_statistics(self) -> HeapStatistics: ...
     def __enter__(self) -> Isolate: ...
@@ -262,3 +280,18 @@ class ExternalCopy:
 @final
 class _CopyInto:
     """The single-use result of ExternalCopy.copy_into(): pass it into an isolate once."""
+
+@final
+class Module(_Handle):
+    """An ES module: link it with a resolver, evaluate it, read its namespace."""
+
+    dependency_specifiers: tuple[str, ...]
+    def release(self) -> None: ...
+    def instantiate_sync(self, context: Context, resolve: Callable[[str, Module], Module]) -> None: ...
+    async def instantiate(
+        self, context: Context, resolve: Callable[[str, Module], Module | Awaitable[Module]]
+    ) -> None: ...
+    def evaluate_sync(self, *, timeout: float | None = None) -> None: ...
+    async def evaluate(self, *, timeout: float | None = None) -> None: ...
+    @property
+    def namespace(self) -> Reference: ...

@@ -39,6 +39,7 @@ include "_pyx/context.pxi"
 include "_pyx/script.pxi"
 include "_pyx/reference.pxi"
 include "_pyx/callback.pxi"
+include "_pyx/module.pxi"
 include "_pyx/external_copy.pxi"  # ExternalCopy
 
 v8_version = V8Version().decode("ascii")

@@ -184,6 +184,13 @@ std::shared_ptr<Op> MakeReferenceGet(uint64_t reference, Val key, ResultMode mod
 std::shared_ptr<Op> MakeReferenceSet(uint64_t reference, Val key, Val value);
 std::shared_ptr<Op> MakeReferenceDelete(uint64_t reference, Val key);
 std::shared_ptr<Op> MakeHeapStatistics();
+// Modules. CompileModule's result: handle = module id, items = the dependency specifiers.
+std::shared_ptr<Op> MakeCompileModule(StrArg code, CompileOptions origin, std::shared_ptr<HostFunction> meta);
+// `resolver` is called with (specifier, referrer module id) and returns the dependency's id.
+std::shared_ptr<Op> MakeInstantiateModule(uint64_t module, uint64_t context,
+                                          std::shared_ptr<HostFunction> resolver);
+std::shared_ptr<Op> MakeEvaluateModule(uint64_t module);
+std::shared_ptr<Op> MakeModuleNamespace(uint64_t module);
 std::shared_ptr<Op> MakeReferenceApply(uint64_t reference, Val receiver, std::vector<Val> args,
                                        ResultMode mode);
 std::shared_ptr<Op> MakeReferenceCopy(uint64_t reference);

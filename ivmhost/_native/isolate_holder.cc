@@ -149,6 +149,7 @@ bool IsolateHolder::Init(Failure* failure) {
   isolate_->AddNearHeapLimitCallback(NearHeapLimit, this);
   isolate_->SetPromiseRejectCallback(PromiseRejected);
   isolate_->SetCaptureStackTraceForUncaughtExceptions(true, 10);
+  isolate_->SetHostInitializeImportMetaObjectCallback(InitializeImportMeta);
   InstallFatalHandlers(isolate_);
   return true;
 }
@@ -218,6 +219,7 @@ void IsolateHolder::FinishDispose() {
     v8::Locker locker(isolate_);
     v8::Isolate::Scope scope(isolate_);
     handles_.clear();
+    module_ids_.clear();
     rejections_.clear();
     default_context_.Reset();
     host_promises_.clear();
@@ -684,10 +686,23 @@ void IsolateHolder::ProcessPendingReleases() {
     if (pending_releases_.empty()) return;
     ids.swap(pending_releases_);
   }
-  for (uint64_t id : ids) handles_.erase(id);
+  for (uint64_t id : ids) ForgetHandleNow(id);
 }
 
-void IsolateHolder::ForgetHandleNow(uint64_t id) { handles_.erase(id); }
+void IsolateHolder::ForgetHandleNow(uint64_t id) {
+  auto it = handles_.find(id);
+  if (it == handles_.end()) return;
+  if (!it->second.module.IsEmpty()) {
+    auto range = module_ids_.equal_range(it->second.module.Get(isolate_)->GetIdentityHash());
+    for (auto m = range.first; m != range.second; ++m) {
+      if (m->second == id) {
+        module_ids_.erase(m);
+        break;
+      }
+    }
+  }
+  handles_.erase(it);
+}
 
 v8::Local<v8::Context> IsolateHolder::DefaultContext() {
   if (default_context_.IsEmpty()) default_context_.Reset(isolate_, v8::Context::New(isolate_));
@@ -712,6 +727,50 @@ uint64_t IsolateHolder::AddReference(v8::Local<v8::Context> context, v8::Local<v
   entry.context.Reset(isolate_, context);
   entry.value.Reset(isolate_, value);
   return id;
+}
+
+uint64_t IsolateHolder::AddModule(v8::Local<v8::Module> module, std::shared_ptr<HostFunction> meta) {
+  uint64_t id = next_handle_++;
+  HandleEntry& entry = handles_[id];
+  entry.module.Reset(isolate_, module);
+  entry.meta = std::move(meta);
+  module_ids_.emplace(module->GetIdentityHash(), id);
+  return id;
+}
+
+v8::Local<v8::Module> IsolateHolder::GetModule(uint64_t id, Failure* failure) {
+  auto it = handles_.find(id);
+  if (it == handles_.end() || it->second.module.IsEmpty()) {
+    failure->kind = FailKind::kReleased;
+    failure->message = "Module has been released";
+    return {};
+  }
+  return it->second.module.Get(isolate_);
+}
+
+uint64_t IsolateHolder::ModuleId(v8::Local<v8::Module> module) {
+  auto range = module_ids_.equal_range(module->GetIdentityHash());
+  for (auto it = range.first; it != range.second; ++it) {
+    auto entry = handles_.find(it->second);
+    if (entry != handles_.end() && entry->second.module == module) return it->second;
+  }
+  return 0;
+}
+
+void IsolateHolder::SetModuleContext(uint64_t id, v8::Local<v8::Context> context) {
+  auto it = handles_.find(id);
+  if (it != handles_.end()) it->second.context.Reset(isolate_, context);
+}
+
+v8::Local<v8::Context> IsolateHolder::ModuleContext(uint64_t id) {
+  auto it = handles_.find(id);
+  if (it == handles_.end() || it->second.context.IsEmpty()) return {};
+  return it->second.context.Get(isolate_);
+}
+
+std::shared_ptr<HostFunction> IsolateHolder::ModuleMeta(uint64_t id) {
+  auto it = handles_.find(id);
+  return it == handles_.end() ? nullptr : it->second.meta;
 }
 
 v8::Local<v8::Context> IsolateHolder::GetContext(uint64_t id, Failure* failure) {

@@ -64,6 +64,16 @@ class IsolateHolder final : public IsolateHandle,
   uint64_t AddContext(v8::Local<v8::Context> context);
   uint64_t AddScript(v8::Local<v8::UnboundScript> script);
   uint64_t AddReference(v8::Local<v8::Context> context, v8::Local<v8::Value> value);
+  // Modules: the handle remembers its module, its import.meta filler and the context it was
+  // instantiated in; V8's callbacks find a module's id by comparing handles.
+  uint64_t AddModule(v8::Local<v8::Module> module, std::shared_ptr<HostFunction> meta);
+  v8::Local<v8::Module> GetModule(uint64_t id, Failure* failure);
+  uint64_t ModuleId(v8::Local<v8::Module> module);
+  void SetModuleContext(uint64_t id, v8::Local<v8::Context> context);
+  v8::Local<v8::Context> ModuleContext(uint64_t id);
+  std::shared_ptr<HostFunction> ModuleMeta(uint64_t id);
+  // The resolver of the instantiation now running (V8's resolve callback has no user data).
+  HostFunction* resolver = nullptr;
   v8::Local<v8::Context> GetContext(uint64_t id, Failure* failure);
   v8::Local<v8::UnboundScript> GetScript(uint64_t id, Failure* failure);
   bool GetReference(uint64_t id, v8::Local<v8::Context>* context, v8::Local<v8::Value>* value,
@@ -108,6 +118,8 @@ class IsolateHolder final : public IsolateHandle,
     v8::Global<v8::Context> context;
     v8::Global<v8::UnboundScript> script;
     v8::Global<v8::Value> value;
+    v8::Global<v8::Module> module;
+    std::shared_ptr<HostFunction> meta;  // fills import.meta
   };
   struct Task {
     std::shared_ptr<Op> op;
@@ -136,6 +148,8 @@ class IsolateHolder final : public IsolateHandle,
   static void InterruptCallback(v8::Isolate* isolate, void* data);
   static size_t NearHeapLimit(void* data, size_t current, size_t initial);
   static void PromiseRejected(v8::PromiseRejectMessage message);
+  static void InitializeImportMeta(v8::Local<v8::Context> context, v8::Local<v8::Module> module,
+                                   v8::Local<v8::Object> meta);
   friend class TimerThread;
   friend void OnTimerFired(IsolateHolder* holder, uint64_t seq);
 
@@ -156,6 +170,7 @@ class IsolateHolder final : public IsolateHandle,
   uint64_t next_handle_ = 1;
   std::unordered_map<uint64_t, HandleEntry> handles_;
   v8::Global<v8::Context> default_context_;
+  std::unordered_multimap<int, uint64_t> module_ids_;  // identity hash -> handle ids
   struct HostEntry {
     std::shared_ptr<HostFunction> fn;
     int owners = 0;

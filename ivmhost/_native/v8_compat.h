@@ -40,5 +40,10 @@ inline bool DetachArrayBuffer(v8::Local<v8::ArrayBuffer> buffer) {
 #endif
 }
 
+inline v8::Local<v8::String> ModuleRequestSpecifier(v8::Local<v8::Context> context,
+                                                   v8::Local<v8::FixedArray> requests, int i) {
+  return requests->Get(context, i).As<v8::ModuleRequest>()->GetSpecifier();
+}
+
 }  // namespace compat
 }  // namespace ivmhost

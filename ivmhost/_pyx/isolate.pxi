@@ -16,6 +16,7 @@ cdef class Isolate:
     cdef readonly int memory_limit
     cdef int _refs
     cdef object __weakref__
+    cdef object _modules  # module id -> Module, for resolvers (weak)
 
     cdef IsolateHandle* _h(self) except NULL:
         """The engine's isolate; an Isolate made without __init__ has none."""
@@ -38,6 +39,7 @@ cdef class Isolate:
                 raise TypeError("on_catastrophic_error must be callable")
             _catastrophic_callbacks.append(on_catastrophic_error)
         self.memory_limit = int(memory_limit)
+        self._modules = weakref.WeakValueDictionary()
         options.memory_limit_mb = self.memory_limit
         options.inspector = bool(inspector)
         with nogil:
@@ -125,6 +127,32 @@ cdef class Isolate:
         box = box_op(self._compile_op(code, filename, line_offset, column_offset))
         await await_op(self, box)
         return Script._wrap(self, (<_OpBox>box).op.get().result.handle)
+
+    # -- modules ---------------------------------------------------------------------------
+
+    cdef shared_ptr[Op] _compile_module_op(self, code, filename, line_offset, column_offset, meta) except *:
+        cdef StrArg source
+        cdef CompileOptions origin
+        cdef shared_ptr[HostFunction] filler
+        source_arg(self, code, &source)
+        origin_arg(filename, line_offset, column_offset, &origin)
+        if meta is not None:
+            if not callable(meta):
+                raise TypeError("meta must be a callable receiving a Reference to import.meta")
+            filler = host_function(meta_filler(self, meta))
+        return MakeCompileModule(move(source), move(origin), filler)
+
+    def compile_module_sync(self, code, *, filename=None, line_offset=0, column_offset=0, meta=None):
+        """Compile an ES module. ``meta(reference)`` fills ``import.meta`` (e.g. ``url``)."""
+        cdef shared_ptr[Op] op = self._compile_module_op(code, filename, line_offset, column_offset, meta)
+        run_sync(self, op)
+        return Module._wrap(self, op.get())
+
+    async def compile_module(self, code, *, filename=None, line_offset=0, column_offset=0, meta=None):
+        """Async twin of :meth:`compile_module_sync`."""
+        box = box_op(self._compile_module_op(code, filename, line_offset, column_offset, meta))
+        await await_op(self, box)
+        return Module._wrap(self, (<_OpBox>box).op.get())
 
     # -- statistics ------------------------------------------------------------------------
 
