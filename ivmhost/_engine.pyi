@@ -24,7 +24,9 @@ class Isolate:
         inspector: bool = False,
         snapshot: object | None = None,
         on_catastrophic_error: Callable[[str], object] | None = None,
+        import_module: Callable[[str, Module | str], Module] | None = None,
     ) -> None: ...
+    import_module: Callable[[str, Module | str], Module] | None
     @property
     def is_disposed(self) -> bool: ...
     @property

@@ -241,6 +241,9 @@ class IsolateHandle {
   virtual uint64_t CpuTimeNs() const = 0;
   virtual uint64_t WallTimeNs() const = 0;
   virtual const void* Identity() const = 0;
+  // The host's import() hook: called with (specifier, referrer filename) and returning a module
+  // id; also resolves that module's own imports (with the referrer's module id). Null: none.
+  virtual void SetImportHook(std::shared_ptr<HostFunction> hook) = 0;
 };
 
 std::shared_ptr<IsolateHandle> NewIsolate(const IsolateOptions& options, Failure* failure);

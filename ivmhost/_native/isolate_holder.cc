@@ -150,6 +150,7 @@ bool IsolateHolder::Init(Failure* failure) {
   isolate_->SetPromiseRejectCallback(PromiseRejected);
   isolate_->SetCaptureStackTraceForUncaughtExceptions(true, 10);
   isolate_->SetHostInitializeImportMetaObjectCallback(InitializeImportMeta);
+  isolate_->SetHostImportModuleDynamicallyCallback(ImportDynamically);
   InstallFatalHandlers(isolate_);
   return true;
 }
@@ -222,6 +223,7 @@ void IsolateHolder::FinishDispose() {
     module_ids_.clear();
     rejections_.clear();
     default_context_.Reset();
+    import_hook_.reset();
     host_promises_.clear();
     result_promises_.clear();
     reference_template_.Reset();

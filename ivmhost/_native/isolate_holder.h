@@ -54,6 +54,14 @@ class IsolateHolder final : public IsolateHandle,
   uint64_t CpuTimeNs() const override;
   uint64_t WallTimeNs() const override;
   const void* Identity() const override { return this; }
+  void SetImportHook(std::shared_ptr<HostFunction> hook) override {
+    std::lock_guard<std::mutex> lock(import_mu_);
+    import_hook_ = std::move(hook);
+  }
+  std::shared_ptr<HostFunction> ImportHook() {
+    std::lock_guard<std::mutex> lock(import_mu_);
+    return import_hook_;
+  }
 
   v8::Isolate* isolate() const { return isolate_; }
   static IsolateHolder* From(v8::Isolate* isolate) {
@@ -148,6 +156,11 @@ class IsolateHolder final : public IsolateHandle,
   static void InterruptCallback(v8::Isolate* isolate, void* data);
   static size_t NearHeapLimit(void* data, size_t current, size_t initial);
   static void PromiseRejected(v8::PromiseRejectMessage message);
+  static v8::MaybeLocal<v8::Promise> ImportDynamically(v8::Local<v8::Context> context,
+                                                      v8::Local<v8::Data> options,
+                                                      v8::Local<v8::Value> resource_name,
+                                                      v8::Local<v8::String> specifier,
+                                                      v8::Local<v8::FixedArray> assertions);
   static void InitializeImportMeta(v8::Local<v8::Context> context, v8::Local<v8::Module> module,
                                    v8::Local<v8::Object> meta);
   friend class TimerThread;
@@ -171,6 +184,8 @@ class IsolateHolder final : public IsolateHandle,
   std::unordered_map<uint64_t, HandleEntry> handles_;
   v8::Global<v8::Context> default_context_;
   std::unordered_multimap<int, uint64_t> module_ids_;  // identity hash -> handle ids
+  std::mutex import_mu_;
+  std::shared_ptr<HostFunction> import_hook_;
   struct HostEntry {
     std::shared_ptr<HostFunction> fn;
     int owners = 0;

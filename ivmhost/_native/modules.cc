@@ -60,6 +60,80 @@ v8::MaybeLocal<v8::Module> ResolveModule(v8::Local<v8::Context> context, v8::Loc
   return module;
 }
 
+void ReturnData(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  info.GetReturnValue().Set(info.Data());
+}
+
+// Rejects `resolver` with what the TryCatch caught, or with a TypeError saying `why`.
+v8::Local<v8::Promise> Rejected(v8::Local<v8::Context> context, v8::Local<v8::Promise::Resolver> resolver,
+                                v8::TryCatch& try_catch, const std::string& why) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::Value> error;
+  if (try_catch.HasCaught() && !try_catch.HasTerminated()) {
+    error = try_catch.Exception();
+    try_catch.Reset();
+  } else {
+    error = v8::Exception::TypeError(v8::String::NewFromUtf8(isolate, why.c_str()).ToLocalChecked());
+  }
+  resolver->Reject(context, error).FromMaybe(false);  // Nothing only while terminating
+  return resolver->GetPromise();
+}
+
+}  // namespace
+
+// import(): the host's hook picks the module (instantiating it, with the same hook resolving its
+// imports, if it is new); the promise settles with its namespace once it has evaluated.
+v8::MaybeLocal<v8::Promise> IsolateHolder::ImportDynamically(v8::Local<v8::Context> context,
+                                                             v8::Local<v8::Data>,
+                                                             v8::Local<v8::Value> resource_name,
+                                                             v8::Local<v8::String> specifier,
+                                                             v8::Local<v8::FixedArray>) {
+  v8::Isolate* isolate = context->GetIsolate();
+  IsolateHolder& holder = *From(isolate);
+  v8::Local<v8::Promise::Resolver> resolver;
+  if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return {};
+  v8::TryCatch try_catch(isolate);
+  std::string name = ToUtf8(isolate, specifier);
+  std::shared_ptr<HostFunction> hook = holder.ImportHook();
+  if (!hook) {
+    return Rejected(context, resolver, try_catch,
+                    "import('" + name + "') is not available: the host set no import_module hook");
+  }
+  std::vector<Val> args(2);
+  Failure failure;
+  ToVal(holder, context, specifier, ResultMode::kCopyStrict, &args[0], &failure);
+  ToVal(holder, context, resource_name, ResultMode::kCopyStrict, &args[1], &failure);
+  Val result;
+  if (!Hooks().call(hook->fn, args, &result, &failure)) {
+    ThrowFailure(holder, context, failure);
+    return Rejected(context, resolver, try_catch, "import('" + name + "') failed");
+  }
+  uint64_t id = result.kind == ValKind::kNumber ? static_cast<uint64_t>(result.number) : 0;
+  v8::Local<v8::Module> module = id != 0 ? holder.GetModule(id, &failure) : v8::Local<v8::Module>();
+  if (module.IsEmpty()) {
+    return Rejected(context, resolver, try_catch, "Resolved dependency was not a Module: '" + name + "'");
+  }
+  if (module->GetStatus() == v8::Module::kUninstantiated) {
+    HostFunction* outer = holder.resolver;
+    holder.resolver = hook.get();
+    bool ok = module->InstantiateModule(context, ResolveModule).FromMaybe(false);
+    holder.resolver = outer;
+    if (!ok) return Rejected(context, resolver, try_catch, "import('" + name + "') could not be linked");
+    holder.SetModuleContext(id, context);
+  }
+  v8::Local<v8::Value> evaluated;
+  if (!module->Evaluate(context).ToLocal(&evaluated)) {
+    return Rejected(context, resolver, try_catch, "import('" + name + "') failed to evaluate");
+  }
+  v8::Local<v8::Function> namespace_of;
+  if (!v8::Function::New(context, ReturnData, module->GetModuleNamespace()).ToLocal(&namespace_of)) return {};
+  if (evaluated->IsPromise()) return evaluated.As<v8::Promise>()->Then(context, namespace_of);
+  resolver->Resolve(context, module->GetModuleNamespace()).FromMaybe(false);
+  return resolver->GetPromise();
+}
+
+namespace {
+
 class CompileModuleOp final : public Op {
  public:
   CompileModuleOp(StrArg code, CompileOptions origin, std::shared_ptr<HostFunction> meta)

@@ -16,7 +16,8 @@ cdef class Isolate:
     cdef readonly int memory_limit
     cdef int _refs
     cdef object __weakref__
-    cdef object _modules  # module id -> Module, for resolvers (weak)
+    cdef readonly object _modules  # module id -> Module, for resolvers (weak)
+    cdef object _import_module
 
     cdef IsolateHandle* _h(self) except NULL:
         """The engine's isolate; an Isolate made without __init__ has none."""
@@ -25,7 +26,8 @@ cdef class Isolate:
             raise IvmhostError("This Isolate was never initialised: create it with ivmhost.Isolate(...)")
         return handle
 
-    def __init__(self, memory_limit=128, *, inspector=False, snapshot=None, on_catastrophic_error=None):
+    def __init__(self, memory_limit=128, *, inspector=False, snapshot=None, on_catastrophic_error=None,
+                 import_module=None):
         cdef IsolateOptions options
         cdef Failure failure
         if isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, float)):
@@ -47,6 +49,8 @@ cdef class Isolate:
         if not self._handle:
             raise_failure(failure, None)
         _live.add(self)
+        if import_module is not None:
+            self.import_module = import_module
 
     def __dealloc__(self):
         cdef IsolateHandle* handle = self._handle.get()
@@ -127,6 +131,23 @@ cdef class Isolate:
         box = box_op(self._compile_op(code, filename, line_offset, column_offset))
         await await_op(self, box)
         return Script._wrap(self, (<_OpBox>box).op.get().result.handle)
+
+    @property
+    def import_module(self):
+        """The hook behind JavaScript's ``import()``: ``hook(specifier, referrer) -> Module``
+        (the referrer is the importing Module, or the importing script's filename). It also
+        resolves the imports of the modules it returns. Without one, ``import()`` rejects."""
+        return self._import_module
+
+    @import_module.setter
+    def import_module(self, hook):
+        cdef shared_ptr[HostFunction] fn
+        if hook is not None:
+            if not callable(hook):
+                raise TypeError("import_module must be a callable (specifier, referrer) -> Module")
+            fn = host_function(import_hook(self, hook))
+        self._h().SetImportHook(fn)
+        self._import_module = hook
 
     # -- modules ---------------------------------------------------------------------------
 

@@ -134,14 +134,38 @@ cdef uint64_t checked_dependency(Isolate isolate, object specifier, object depen
 
 
 cdef object meta_filler(Isolate isolate, object meta):
-    """import.meta is filled by ``meta(reference)``; the Reference is released afterwards."""
+    """import.meta is filled by ``meta(reference)``; the Reference is released afterwards.
+    (The engine keeps this function: it holds its isolate weakly, or neither would ever go.)"""
+    owner = weakref.ref(isolate)
 
     def fill(reference_id):
         cdef Reference ref = Reference.__new__(Reference)
-        ref._bind_ref(isolate, <uint64_t>reference_id, "object")
+        ref._bind_ref(owner(), <uint64_t>reference_id, "object")
         try:
             meta(ref)
         finally:
             ref.release()
 
     return fill
+
+
+cdef object import_hook(Isolate isolate, object hook):
+    """The isolate's import() hook: ``hook(specifier, referrer)`` returns a Module, where the
+    referrer is the importing Module, or the filename of the importing script."""
+    owner = weakref.ref(isolate)
+
+    def call(specifier, referrer):
+        isolate = owner()
+        if isinstance(referrer, (int, float)) and not isinstance(referrer, bool):
+            referrer = isolate._modules.get(int(referrer))
+        try:
+            module = hook(specifier, referrer)
+        except Exception as exc:
+            raise IvmhostError(f"Importing '{specifier}' failed: {type(exc).__name__}: {exc}") from exc
+        if inspect.isawaitable(module):
+            if inspect.iscoroutine(module):
+                module.close()
+            raise TypeError(f"The import_module hook returned an awaitable for '{specifier}'; it must return a Module")
+        return checked_dependency(isolate, specifier, module)
+
+    return call

@@ -196,6 +196,7 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         void ReleaseHandle(uint64_t id)
         uint64_t CpuTimeNs()
         uint64_t WallTimeNs()
+        void SetImportHook(shared_ptr[HostFunction] hook)
 
     shared_ptr[IsolateHandle] NewIsolate(const IsolateOptions& options, Failure* failure)
     size_t StackRemaining()

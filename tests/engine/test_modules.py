@@ -123,3 +123,35 @@ async def test_async_forms_with_an_async_resolver(isolate: ivmhost.Isolate) -> N
     await main.instantiate(context, resolve)
     await main.evaluate()
     assert await main.namespace.get("out") == "lib!"
+
+
+def test_dynamic_import_without_a_hook_rejects_clearly(context: ivmhost.Context) -> None:
+    message = context.eval_sync("import('lib').then(() => 'loaded', e => e.message)", promise=True)
+    assert message == "import('lib') is not available: the host set no import_module hook"
+
+
+def test_dynamic_import_through_the_isolate_hook(isolate: ivmhost.Isolate) -> None:
+    context = isolate.create_context_sync()
+    modules = {
+        "lib": isolate.compile_module_sync("import { helper } from 'helper'; export const value = helper() * 2", filename="lib.js"),
+        "helper": isolate.compile_module_sync("export const helper = () => 21", filename="helper.js"),
+    }
+    asked: list[tuple[str, str]] = []
+
+    def hook(specifier: str, referrer: object) -> ivmhost.Module:
+        asked.append((specifier, referrer if isinstance(referrer, str) else type(referrer).__name__))
+        return modules[specifier]
+
+    isolate.import_module = hook
+    assert isolate.import_module is hook
+    assert context.eval_sync("import('lib').then(ns => ns.value)", promise=True, filename="app.js") == 42
+    assert asked == [("lib", "app.js"), ("helper", "Module")]
+    # A module importing dynamically is the referrer itself.
+    loader = isolate.compile_module_sync("export const load = () => import('helper').then(ns => ns.helper())")
+    loader.instantiate_sync(context, lambda s, r: modules[s])
+    loader.evaluate_sync()
+    assert loader.namespace.get_sync("load").apply_sync_promise() == 21
+    failed = context.eval_sync("import('missing').then(() => 'ok', e => e.message)", promise=True)
+    assert failed == "IvmhostError: Importing 'missing' failed: KeyError: 'missing'"
+    isolate.import_module = None
+    assert "no import_module hook" in context.eval_sync("import('lib').catch(e => e.message)", promise=True)
