@@ -39,10 +39,24 @@ class Isolate:
     def create_context_sync(self, *, inspector: bool = False) -> Context: ...
     async def create_context(self, *, inspector: bool = False) -> Context: ...
     def compile_script_sync(
-        self, code: str, *, filename: str | None = None, line_offset: int = 0, column_offset: int = 0
+        self,
+        code: str,
+        *,
+        filename: str | None = None,
+        line_offset: int = 0,
+        column_offset: int = 0,
+        cached_data: ExternalCopy | bytes | None = None,
+        produce_cached_data: bool = False,
     ) -> Script: ...
     async def compile_script(
-        self, code: str, *, filename: str | None = None, line_offset: int = 0, column_offset: int = 0
+        self,
+        code: str,
+        *,
+        filename: str | None = None,
+        line_offset: int = 0,
+        column_offset: int = 0,
+        cached_data: ExternalCopy | bytes | None = None,
+        produce_cached_data: bool = False,
     ) -> Script: ...
     def compile_module_sync(
         self,
@@ -52,6 +66,8 @@ class Isolate:
         line_offset: int = 0,
         column_offset: int = 0,
         meta: Callable[[Reference], object] | None = None,
+        cached_data: ExternalCopy | bytes | None = None,
+        produce_cached_data: bool = False,
     ) -> Module: ...
     async def compile_module(
         self,
@@ -61,6 +77,8 @@ class Isolate:
         line_offset: int = 0,
         column_offset: int = 0,
         meta: Callable[[Reference], object] | None = None,
+        cached_data: ExternalCopy | bytes | None = None,
+        produce_cached_data: bool = False,
     ) -> Module: ...
     def get_heap_statistics_sync(self) -> HeapStatistics: ...
     async def get_heap_statistics(self) -> HeapStatistics: ...
@@ -76,6 +94,12 @@ class Isolate:
 class _Handle:
     @property
     def isolate(self) -> Isolate: ...
+
+class _Compiled(_Handle):
+    @property
+    def cached_data(self) -> ExternalCopy: ...
+    @property
+    def cached_data_rejected(self) -> bool: ...
 
 @final
 class Context(_Handle):
@@ -163,7 +187,7 @@ class Context(_Handle):
     ) -> None: ...
 
 @final
-class Script(_Handle):
+class Script(_Compiled):
     """Compiled code; run it in any context of its isolate."""
 
     def release(self) -> None: ...
@@ -284,7 +308,7 @@ class _CopyInto:
     """The single-use result of ExternalCopy.copy_into(): pass it into an isolate once."""
 
 @final
-class Module(_Handle):
+class Module(_Compiled):
     """An ES module: link it with a resolver, evaluate it, read its namespace."""
 
     dependency_specifiers: tuple[str, ...]

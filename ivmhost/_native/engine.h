@@ -170,6 +170,11 @@ struct CompileOptions {
   StrArg filename;
   int line_offset = 0;
   int column_offset = 0;
+  // Code cache (V8's, machine code: trusted input only). A compile op reports in its result:
+  // `data` the produced cache, `number` 1 when a cache was consumed, `boolean` rejected.
+  bool consume_cache = false;
+  std::string cached_data;
+  bool produce_cache = false;
 };
 
 std::shared_ptr<Op> MakeCreateContext();

@@ -1,4 +1,5 @@
 // ES modules: compile, link through a host resolver, evaluate (top-level await), namespace.
+#include "code_cache.h"
 #include "convert.h"
 #include "isolate_holder.h"
 #include "v8_compat.h"
@@ -152,14 +153,15 @@ class CompileModuleOp final : public Op {
     }
     v8::ScriptOrigin origin = compat::MakeOrigin(isolate, NewString(isolate, origin_.filename),
                                                  origin_.line_offset, origin_.column_offset, true);
-    v8::ScriptCompiler::Source source(code, origin);
+    std::unique_ptr<v8::ScriptCompiler::Source> source = CacheSource(code, origin, origin_);
     v8::Local<v8::Module> module;
-    if (!v8::ScriptCompiler::CompileModule(isolate, &source).ToLocal(&module)) {
+    if (!v8::ScriptCompiler::CompileModule(isolate, source.get(), CacheMode(origin_)).ToLocal(&module)) {
       holder.CatchFailure(context, try_catch, &failure);
       return;
     }
     result.kind = ValKind::kNumber;
     result.handle = holder.AddModule(module, meta_);
+    ReportCache(origin_, *source, module->GetUnboundModuleScript(), &result);
     v8::Local<v8::FixedArray> requests = module->GetModuleRequests();
     for (int i = 0; i < requests->Length(); ++i) {
       Val specifier;

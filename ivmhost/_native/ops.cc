@@ -1,6 +1,7 @@
 // The units of work behind the engine API: each runs inside a locked, entered isolate.
 #include <string>
 
+#include "code_cache.h"
 #include "convert.h"
 #include "isolate_holder.h"
 #include "v8_compat.h"
@@ -136,14 +137,15 @@ class CompileScriptOp final : public Op {
     v8::TryCatch try_catch(isolate);
     v8::Local<v8::String> code;
     if (!SourceString(holder, code_, &code, &failure)) return;
-    v8::ScriptCompiler::Source source(code, Origin(isolate, origin_));
+    std::unique_ptr<v8::ScriptCompiler::Source> source = CacheSource(code, Origin(isolate, origin_), origin_);
     v8::Local<v8::UnboundScript> script;
-    if (!v8::ScriptCompiler::CompileUnboundScript(isolate, &source).ToLocal(&script)) {
+    if (!v8::ScriptCompiler::CompileUnboundScript(isolate, source.get(), CacheMode(origin_)).ToLocal(&script)) {
       holder.CatchFailure(context, try_catch, &failure);
       return;
     }
     result.kind = ValKind::kNumber;
     result.handle = holder.AddScript(script);
+    ReportCache(origin_, *source, script, &result);
   }
 
  private:

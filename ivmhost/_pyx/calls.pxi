@@ -191,3 +191,47 @@ async def call_async(Isolate isolate, _OpBox box, object options):
     if box.op.get().result.kind != ValKind.kPending:
         return result_to_py(box.op.get(), isolate, options)
     return settled_to_py(await waiter.wait(), options)
+
+
+# -- code cache (isolated-vm's cachedData) ---------------------------------------------------------
+
+cdef int cache_arg(object cached_data, object produce_cached_data, CompileOptions* out) except -1:
+    """Cache data is V8 machine code: trusted input only (V8 rejects garbage, never runs it)."""
+    if cached_data is not None:
+        if isinstance(cached_data, ExternalCopy):
+            cached_data = cached_data.copy()
+        if not isinstance(cached_data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"cached_data must be an ExternalCopy or bytes, not {type(cached_data).__name__}")
+        raw = bytes(cached_data)
+        out.consume_cache = True
+        out.cached_data.assign(<const char*>raw, len(raw))
+    out.produce_cache = bool(produce_cached_data)
+    return 0
+
+
+cdef class _Compiled(_Handle):
+    """A Script or Module: compiled code, with what its code cache did."""
+
+    cdef object _cached_data
+    cdef object _cached_data_rejected
+
+    cdef _attach_cache(self, Op* op):
+        if op.result.number == 1:
+            self._cached_data_rejected = op.result.boolean
+        if op.result.one_byte and not op.result.data.empty():
+            self._cached_data = ExternalCopy(PyBytes_FromStringAndSize(op.result.data.data(), op.result.data.size()))
+
+    @property
+    def cached_data(self):
+        """The code cache produced with ``produce_cached_data=True`` (an ExternalCopy of bytes);
+        absent otherwise."""
+        if self._cached_data is None:
+            raise AttributeError("cached_data exists only when compiled with produce_cached_data=True")
+        return self._cached_data
+
+    @property
+    def cached_data_rejected(self):
+        """Whether V8 refused the ``cached_data=`` given; absent when none was given."""
+        if self._cached_data_rejected is None:
+            raise AttributeError("cached_data_rejected exists only when compiled with cached_data=")
+        return self._cached_data_rejected

@@ -113,24 +113,36 @@ cdef class Isolate:
 
     # -- scripts ---------------------------------------------------------------------------
 
-    cdef shared_ptr[Op] _compile_op(self, code, filename, line_offset, column_offset) except *:
+    cdef shared_ptr[Op] _compile_op(self, code, filename, line_offset, column_offset, cached_data,
+                                    produce_cached_data) except *:
         cdef StrArg source
         cdef CompileOptions origin
         source_arg(self, code, &source)
         origin_arg(filename, line_offset, column_offset, &origin)
+        cache_arg(cached_data, produce_cached_data, &origin)
         return MakeCompileScript(move(source), move(origin))
 
-    def compile_script_sync(self, code, *, filename=None, line_offset=0, column_offset=0):
-        """Compile ``code`` once, to run in any context of this isolate."""
-        cdef shared_ptr[Op] op = self._compile_op(code, filename, line_offset, column_offset)
-        run_sync(self, op)
-        return Script._wrap(self, op.get().result.handle)
+    def compile_script_sync(self, code, *, filename=None, line_offset=0, column_offset=0,
+                            cached_data=None, produce_cached_data=False):
+        """Compile ``code`` once, to run in any context of this isolate.
 
-    async def compile_script(self, code, *, filename=None, line_offset=0, column_offset=0):
+        ``produce_cached_data=True`` makes :attr:`Script.cached_data`; ``cached_data=`` (trusted
+        input only: it is machine code) is consumed and :attr:`Script.cached_data_rejected` says
+        whether V8 accepted it.
+        """
+        cdef shared_ptr[Op] op = self._compile_op(code, filename, line_offset, column_offset, cached_data,
+                                                  produce_cached_data)
+        run_sync(self, op)
+        return Script._wrap(self, op.get())
+
+    async def compile_script(self, code, *, filename=None, line_offset=0, column_offset=0,
+                             cached_data=None, produce_cached_data=False):
         """Async twin of :meth:`compile_script_sync`."""
-        box = box_op(self._compile_op(code, filename, line_offset, column_offset))
+        box = box_op(self._compile_op(code, filename, line_offset, column_offset, cached_data, produce_cached_data))
         await await_op(self, box)
-        return Script._wrap(self, (<_OpBox>box).op.get().result.handle)
+        return Script._wrap(self, (<_OpBox>box).op.get())
+
+    # -- modules ---------------------------------------------------------------------------
 
     @property
     def import_module(self):
@@ -149,29 +161,34 @@ cdef class Isolate:
         self._h().SetImportHook(fn)
         self._import_module = hook
 
-    # -- modules ---------------------------------------------------------------------------
-
-    cdef shared_ptr[Op] _compile_module_op(self, code, filename, line_offset, column_offset, meta) except *:
+    cdef shared_ptr[Op] _compile_module_op(self, code, filename, line_offset, column_offset, meta,
+                                           cached_data, produce_cached_data) except *:
         cdef StrArg source
         cdef CompileOptions origin
         cdef shared_ptr[HostFunction] filler
         source_arg(self, code, &source)
         origin_arg(filename, line_offset, column_offset, &origin)
+        cache_arg(cached_data, produce_cached_data, &origin)
         if meta is not None:
             if not callable(meta):
                 raise TypeError("meta must be a callable receiving a Reference to import.meta")
             filler = host_function(meta_filler(self, meta))
         return MakeCompileModule(move(source), move(origin), filler)
 
-    def compile_module_sync(self, code, *, filename=None, line_offset=0, column_offset=0, meta=None):
-        """Compile an ES module. ``meta(reference)`` fills ``import.meta`` (e.g. ``url``)."""
-        cdef shared_ptr[Op] op = self._compile_module_op(code, filename, line_offset, column_offset, meta)
+    def compile_module_sync(self, code, *, filename=None, line_offset=0, column_offset=0, meta=None,
+                            cached_data=None, produce_cached_data=False):
+        """Compile an ES module. ``meta(reference)`` fills ``import.meta`` (e.g. ``url``); the code
+        cache options are those of :meth:`compile_script_sync`."""
+        cdef shared_ptr[Op] op = self._compile_module_op(code, filename, line_offset, column_offset, meta,
+                                                         cached_data, produce_cached_data)
         run_sync(self, op)
         return Module._wrap(self, op.get())
 
-    async def compile_module(self, code, *, filename=None, line_offset=0, column_offset=0, meta=None):
+    async def compile_module(self, code, *, filename=None, line_offset=0, column_offset=0, meta=None,
+                             cached_data=None, produce_cached_data=False):
         """Async twin of :meth:`compile_module_sync`."""
-        box = box_op(self._compile_module_op(code, filename, line_offset, column_offset, meta))
+        box = box_op(self._compile_module_op(code, filename, line_offset, column_offset, meta, cached_data,
+                                             produce_cached_data))
         await await_op(self, box)
         return Module._wrap(self, (<_OpBox>box).op.get())
 

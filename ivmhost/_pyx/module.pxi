@@ -8,7 +8,7 @@ cdef shared_ptr[HostFunction] host_function(object fn):
     return out
 
 
-cdef class Module(_Handle):
+cdef class Module(_Compiled):
     """An ES module (isolated-vm's ``Module``), made by :meth:`Isolate.compile_module_sync`.
 
     Link it with :meth:`instantiate_sync` (a resolver maps each import specifier to a Module of
@@ -25,6 +25,7 @@ cdef class Module(_Handle):
         module._bind(isolate, op.result.handle)
         module.dependency_specifiers = tuple(val_to_py(op.result.items[i], None) for i in range(op.result.items.size()))
         isolate._modules[op.result.handle] = module
+        module._attach_cache(op)
         return module
 
     def __init__(self):

@@ -151,6 +151,9 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         StrArg filename
         int line_offset
         int column_offset
+        cbool consume_cache
+        string cached_data
+        cbool produce_cache
 
     shared_ptr[Op] MakeCreateContext()
     shared_ptr[Op] MakeEval(uint64_t context, StrArg code, CompileOptions origin, ResultMode mode)

@@ -1,12 +1,13 @@
 # Script: code compiled once, run in any context of its isolate.
 
-cdef class Script(_Handle):
+cdef class Script(_Compiled):
     """Compiled code (isolated-vm's ``Script``); run it with :meth:`run_sync` in any context."""
 
     @staticmethod
-    cdef Script _wrap(Isolate isolate, uint64_t handle_id):
+    cdef Script _wrap(Isolate isolate, Op* op):
         cdef Script script = Script.__new__(Script)
-        script._bind(isolate, handle_id)
+        script._bind(isolate, op.result.handle)
+        script._attach_cache(op)
         return script
 
     def __init__(self):
