@@ -22,11 +22,13 @@ class Isolate:
         memory_limit: int | float = 128,
         *,
         inspector: bool = False,
-        snapshot: object | None = None,
+        snapshot: ExternalCopy | bytes | None = None,
         on_catastrophic_error: Callable[[str], object] | None = None,
         import_module: Callable[[str, Module | str], Module] | None = None,
     ) -> None: ...
     import_module: Callable[[str, Module | str], Module] | None
+    @staticmethod
+    def create_snapshot(scripts: Sequence[dict[str, str]], warmup_script: str | None = None) -> ExternalCopy: ...
     @property
     def is_disposed(self) -> bool: ...
     @property

@@ -223,7 +223,13 @@ std::shared_ptr<Op> MakeExternalCopyOf(uint64_t context, StrArg code, StrArg tra
 struct IsolateOptions {
   size_t memory_limit_mb = 128;
   bool inspector = false;
+  std::string snapshot;  // a startup snapshot (trusted input only: it is machine code), or empty
 };
+
+// A startup snapshot: the global state left by running `scripts` (code, filename) in a fresh
+// context; with a warm-up script, functions it ran are compiled into the snapshot too.
+bool CreateSnapshot(const std::vector<std::pair<StrArg, StrArg>>& scripts, const StrArg* warmup,
+                    std::string* blob, Failure* failure);
 
 // Called (without the isolate lock, without the GIL) when an async op has finished.
 using DoneFn = void (*)(void* arg);

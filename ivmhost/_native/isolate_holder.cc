@@ -137,6 +137,18 @@ bool IsolateHolder::Init(Failure* failure) {
   params.array_buffer_allocator_shared = allocator_;
   params.constraints.ConfigureDefaultsFromHeapSize(0, memory_limit_);
   params.constraints.set_max_old_generation_size_in_bytes(memory_limit_);
+  if (!options_.snapshot.empty()) {
+    snapshot_.data = options_.snapshot.data();
+    snapshot_.raw_size = static_cast<int>(options_.snapshot.size());
+    // V8 CHECKs the header's size before it compares versions: never hand it a short blob.
+    if (options_.snapshot.size() < 4096 || !snapshot_.IsValid()) {
+      failure->kind = FailKind::kValue;
+      failure->message = "The snapshot was not made by this V8 (" + std::string(v8::V8::GetVersion()) +
+                         "): make it again with Isolate.create_snapshot()";
+      return false;
+    }
+    params.snapshot_blob = &snapshot_;
+  }
   isolate_ = v8::Isolate::New(params);
   if (isolate_ == nullptr) {
     failure->kind = FailKind::kInternal;

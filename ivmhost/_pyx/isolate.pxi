@@ -35,7 +35,14 @@ cdef class Isolate:
         if memory_limit < 8:
             raise ValueError(f"memory_limit must be at least 8 (MB), not {memory_limit}")
         if snapshot is not None:
-            raise NotImplementedError("snapshots arrive with the modules issue; pass snapshot=None")
+            if isinstance(snapshot, ExternalCopy):
+                snapshot = snapshot.copy()
+            if not isinstance(snapshot, (bytes, bytearray, memoryview)):
+                raise TypeError(f"snapshot must be an ExternalCopy or bytes from Isolate.create_snapshot(), not {type(snapshot).__name__}")
+            raw = bytes(snapshot)
+            if not raw.startswith(_SNAPSHOT_MAGIC):
+                raise ValueError("This is not a snapshot made by Isolate.create_snapshot()")
+            options.snapshot.assign(<const char*>raw + len(_SNAPSHOT_MAGIC), len(raw) - len(_SNAPSHOT_MAGIC))
         if on_catastrophic_error is not None:
             if not callable(on_catastrophic_error):
                 raise TypeError("on_catastrophic_error must be callable")
@@ -96,6 +103,40 @@ cdef class Isolate:
             done = handle.Dispose()
         if not done:
             raise IsolateDisposedError("Isolate is already disposed")
+
+    @staticmethod
+    def create_snapshot(scripts, warmup_script=None):
+        """A startup snapshot: the global state left by running ``scripts`` (dicts with ``code``
+        and an optional ``filename``) in a fresh context, as an ExternalCopy of bytes for
+        ``Isolate(snapshot=...)``. With ``warmup_script``, the functions it runs are compiled into
+        the snapshot (its own effects are dropped). Snapshots are machine code: trusted input only.
+        """
+        cdef vector[pair[StrArg, StrArg]] sources
+        cdef pair[StrArg, StrArg] item
+        cdef StrArg warm
+        cdef StrArg* warm_ptr = NULL
+        cdef string blob
+        cdef Failure failure
+        cdef cbool ok
+        for script in scripts:
+            if not isinstance(script, dict) or not isinstance(script.get("code"), str):
+                raise TypeError("each snapshot script must be a dict with a 'code' str (and an optional 'filename')")
+            filename = script.get("filename") or "<snapshot>"
+            if not isinstance(filename, str):
+                raise TypeError("a snapshot script's filename must be a str")
+            str_to_arg(script["code"], &item.first)
+            str_to_arg(filename, &item.second)
+            sources.push_back(item)
+        if warmup_script is not None:
+            if not isinstance(warmup_script, str):
+                raise TypeError("warmup_script must be a str")
+            str_to_arg(warmup_script, &warm)
+            warm_ptr = &warm
+        with nogil:
+            ok = CreateSnapshot(sources, warm_ptr, &blob, &failure)
+        if not ok:
+            raise_failure(failure, None)
+        return ExternalCopy(_SNAPSHOT_MAGIC + PyBytes_FromStringAndSize(blob.data(), blob.size()))
 
     # -- contexts --------------------------------------------------------------------------
 
@@ -226,6 +267,11 @@ cdef class Isolate:
     async def __aexit__(self, *exc_info):
         if not self.is_disposed:
             self.dispose()
+
+
+# Snapshots carry this prefix: anything else handed to Isolate(snapshot=) is refused before V8,
+# which aborts on some malformed blobs. (A tampered snapshot is still machine code: trusted only.)
+_SNAPSHOT_MAGIC = b"ivmhost-snapshot-1\0"
 
 
 # Isolates still alive when the interpreter exits are disposed first, while Python can still run

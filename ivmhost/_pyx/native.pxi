@@ -4,7 +4,7 @@ from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libcpp cimport bool as cbool
 from libcpp.memory cimport shared_ptr
 from libcpp.string cimport string
-from libcpp.utility cimport move
+from libcpp.utility cimport move, pair
 from libcpp.vector cimport vector
 
 
@@ -187,6 +187,7 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
     cdef cppclass IsolateOptions:
         size_t memory_limit_mb
         cbool inspector
+        string snapshot
 
     ctypedef void (*DoneFn)(void* arg) noexcept
 
@@ -202,6 +203,8 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         void SetImportHook(shared_ptr[HostFunction] hook)
 
     shared_ptr[IsolateHandle] NewIsolate(const IsolateOptions& options, Failure* failure)
+    cbool CreateSnapshot(const vector[pair[StrArg, StrArg]]& scripts, const StrArg* warmup, string* blob,
+                         Failure* failure)
     size_t StackRemaining()
     const char* V8Version()
     int64_t LiveIsolates()
