@@ -11,12 +11,12 @@ export PIP_ROOT_USER_ACTION := ignore
 STAMP := build/.stamps
 SOURCES := $(wildcard ivmhost/*.pyx ivmhost/_pyx/*.pxi ivmhost/_native/*.cc ivmhost/_native/*.h) setup.py
 
-.PHONY: run test setup v8 deps build bench clean
+.PHONY: run test setup v8 deps build bench clean fixtures
 
 run: setup
 	$(PYTHON) examples/quickstart.py
 
-test: setup
+test: setup fixtures
 	$(PYTHON) -m pytest tests
 
 setup: v8 deps build $(STAMP)/editable
@@ -41,6 +41,13 @@ $(STAMP)/build: $(SOURCES) vendor/v8/dist/BUILD-INFO.json $(STAMP)/deps
 # `import ivmhost` from anywhere: an editable install pointing at this tree (made once).
 $(STAMP)/editable: pyproject.toml $(STAMP)/build
 	$(PYTHON) -m pip install -q --no-build-isolation --no-deps -e .
+	@touch $@
+
+# Real npm libraries (single-file ES module builds) for tests/engine/test_bundles.py.
+fixtures: tests/fixtures/npm/node_modules/.package-lock.json
+tests/fixtures/npm/node_modules/.package-lock.json: tests/fixtures/npm/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	cd tests/fixtures/npm && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 bench: setup
