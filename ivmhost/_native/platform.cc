@@ -50,6 +50,8 @@ void InstallFatalHandlers(v8::Isolate* isolate) {
 
 void EnsureV8() {
   std::call_once(g_init_once, [] {
+    // IVMHOST_V8_FLAGS: V8 flags for diagnosis (e.g. "--trace-gc"); applied before initialisation.
+    if (const char* flags = std::getenv("IVMHOST_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);
     // Debian's libnode uses the system ICU: no data file to point at.
     v8::V8::InitializeICU();
     g_platform = v8::platform::NewDefaultPlatform().release();
