@@ -103,10 +103,6 @@ async def test_eval_promise_rejection_and_abandonment(make_isolate) -> None:  # 
     context = await isolate.create_context()
     with pytest.raises(ivmhost.JSError, match="rejected"):
         await context.eval("Promise.reject(new Error('rejected'))", promise=True)
-    gate = ivmhost.Callback(lambda: anyio.sleep(3600), async_=True)  # never settles in time
-    waiting = ivmhost.Callback(lambda: None, async_=True)
-    del waiting
-
     outcome: list[str] = []
 
     async def wait_forever() -> None:
@@ -120,7 +116,6 @@ async def test_eval_promise_rejection_and_abandonment(make_isolate) -> None:  # 
         await anyio.sleep(0.05)
         isolate.dispose()
     assert outcome == ["Promise was abandoned"]
-    del gate
 
 
 def test_eval_sync_with_promise(context: ivmhost.Context) -> None:
