@@ -46,6 +46,22 @@ def main() -> None:
             print(f"  {error} after {elapsed:.1f} ms; stack: {error.stack.splitlines()[0].strip()}")
         print(f"  the isolate still works: 1 + 1 = {context.eval_sync('1 + 1')}")
 
+        print("\n-- an ES module, linked through a resolver, reading a lent Python object")
+        inventory = {"apples": 3, "pears": 5}
+        context.global_.set_sync("inventory", ivmhost.Reference(inventory))
+        shelf = isolate.compile_module_sync(
+            "export const total = (names) => names.reduce((n, k) => n + inventory.getSync(k), 0)",
+            filename="shelf.js",
+        )
+        report = isolate.compile_module_sync(
+            "import { total } from './shelf.js';\n"
+            "export const line = `fruit in stock: ${total(['apples', 'pears'])}`",
+            filename="report.js",
+        )
+        report.instantiate_sync(context, lambda specifier, referrer: shelf)
+        report.evaluate_sync()
+        print(f"  {report.namespace.get_sync('line')}")
+
         print(f"\n-- CPU time spent in JavaScript so far: {isolate.cpu_time / 1e6:.1f} ms")
 
     print("\n-- a memory bomb hits the limit; the process carries on")
