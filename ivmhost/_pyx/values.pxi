@@ -8,6 +8,7 @@ from libc.math cimport floor, isfinite, signbit
 
 
 cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object obj, int* overflow) except? -1
     int PyGC_Disable()
     int PyGC_Enable()
     int PyUnicode_KIND(object s)
@@ -58,6 +59,8 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
     cdef Py_ssize_t i
     cdef Val* item
     cdef HostFunction* fn
+    cdef long long small
+    cdef int overflow = 0
     if depth > _MAX_DEPTH or (depth > 16 and StackRemaining() < _STACK_RESERVE):
         raise TransferError("A non-transferable value was passed: it is nested too deeply (or is cyclic)")
     if obj is undefined:
@@ -71,9 +74,10 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
         out.kind = ValKind.kNumber
         out.number = obj
     elif isinstance(obj, int):
-        if -9007199254740992 <= obj <= 9007199254740992:
+        small = PyLong_AsLongLongAndOverflow(obj, &overflow)
+        if overflow == 0 and -9007199254740992 <= small <= 9007199254740992:
             out.kind = ValKind.kNumber
-            out.number = <double>obj
+            out.number = <double>small
         else:
             out.kind = ValKind.kBigInt
             out.boolean = obj < 0
