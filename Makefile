@@ -30,7 +30,8 @@ $(STAMP)/deps: requirements-dev.txt
 	@$(PYTHON) -m pip --version >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q python3-pip python3-dev; }
 	@$(PYTHON) -c "import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
 		|| { apt-get update -q && apt-get install -y -q python3-dev; }
-	$(PYTHON) -m pip install -q -r requirements-dev.txt
+	@# A system Python may hold Debian-packaged versions pip cannot uninstall: install over them then.
+	$(PYTHON) -m pip install -q -r requirements-dev.txt || $(PYTHON) -m pip install -q --ignore-installed -r requirements-dev.txt
 	@touch $@
 
 build: $(STAMP)/build
