@@ -55,8 +55,14 @@ void CopyString(v8::Isolate* isolate, v8::Local<v8::String> s, Val* out) {
 
 class Copier {
  public:
+  // Made in the copy's outermost handle scope: object_prototype_ must outlive the per-element
+  // scopes below it.
   Copier(IsolateHolder& holder, v8::Local<v8::Context> context, ResultMode mode)
-      : holder_(holder), isolate_(holder.isolate()), context_(context), mode_(mode) {}
+      : holder_(holder),
+        isolate_(holder.isolate()),
+        context_(context),
+        mode_(mode),
+        object_prototype_(v8::Object::New(holder.isolate())->GetPrototype()) {}
 
   bool Copy(v8::Local<v8::Value> v, Val* out) {
     if (v->IsUndefined()) {
@@ -142,17 +148,22 @@ class Copier {
       if (seen == obj) return Refuse(out, "The value contains a cycle; copy it with copy=True");
     }
     bool is_array = obj->IsArray();
-    if (!is_array) {
-      v8::Local<v8::String> ctor = obj->GetConstructorName();
-      if (!ctor->StringEquals(v8::String::NewFromUtf8Literal(isolate_, "Object")))
-        return Refuse(out, "A non-transferable value was passed");
-    }
+    if (!is_array && !IsPlainObject(obj)) return Refuse(out, "A non-transferable value was passed");
     depth_++;
     path_.push_back(obj);
     bool ok = is_array ? CopyArray(obj.As<v8::Array>(), out) : CopyPlain(obj, out);
     path_.pop_back();
     depth_--;
     return ok;
+  }
+
+  // A plain object: its prototype is this context's Object.prototype or null (the fast check),
+  // or its constructor is named Object (objects from other contexts).
+  bool IsPlainObject(v8::Local<v8::Object> obj) {
+    v8::Local<v8::Value> proto = obj->GetPrototype();
+    if (proto->IsNull()) return true;
+    if (proto == object_prototype_) return true;
+    return obj->GetConstructorName()->StringEquals(v8::String::NewFromUtf8Literal(isolate_, "Object"));
   }
 
   bool CopyArray(v8::Local<v8::Array> array, Val* out) {
@@ -204,6 +215,7 @@ class Copier {
   v8::Local<v8::Context> context_;
   ResultMode mode_;
   int depth_ = 0;
+  v8::Local<v8::Value> object_prototype_;
   int max_depth_ = DepthBudget();
   std::vector<v8::Local<v8::Object>> path_;
   std::string why_;

@@ -200,3 +200,11 @@ def test_large_strings_and_arrays(context: ivmhost.Context) -> None:
     assert roundtrip(context, text) == text
     numbers = list(range(100_000))
     assert roundtrip(context, numbers) == numbers
+
+
+def test_null_prototype_and_other_context_objects_are_plain(isolate: ivmhost.Isolate) -> None:
+    a, b = isolate.create_context_sync(), isolate.create_context_sync()
+    assert a.eval_sync("const o = Object.create(null); o.k = 1; o") == {"k": 1}
+    other = b.eval_sync("({from: 'b'})", reference=True)
+    a.global_.set_sync("foreign", other.deref_into())
+    assert a.eval_sync("foreign") == {"from": "b"}
