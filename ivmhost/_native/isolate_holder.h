@@ -80,7 +80,8 @@ class IsolateHolder final : public IsolateHandle,
   void SetModuleContext(uint64_t id, v8::Local<v8::Context> context);
   v8::Local<v8::Context> ModuleContext(uint64_t id);
   std::shared_ptr<HostFunction> ModuleMeta(uint64_t id);
-  // The resolver of the instantiation now running (V8's resolve callback has no user data).
+  // The resolver of the instantiation now running (V8's resolve callback has no user data);
+  // non-null also means a link is in progress, and V8 must not be asked for another.
   HostFunction* resolver = nullptr;
   v8::Local<v8::Context> GetContext(uint64_t id, Failure* failure);
   v8::Local<v8::UnboundScript> GetScript(uint64_t id, Failure* failure);

@@ -43,7 +43,10 @@ v8::MaybeLocal<v8::Module> ResolveModule(v8::Local<v8::Context> context, v8::Loc
   args[1].number = static_cast<double>(holder.ModuleId(referrer));
   Val result;
   if (!Hooks().call(holder.resolver->fn, args, &result, &failure)) {
+    bool host_exception = failure.kind == FailKind::kHostException;
     ThrowFailure(holder, context, failure);
+    // A host BaseException only requests termination; V8 needs an exception pending here.
+    if (host_exception) isolate->ThrowException(v8::Undefined(isolate));
     return {};
   }
   v8::Local<v8::Module> module;
@@ -115,21 +118,39 @@ v8::MaybeLocal<v8::Promise> IsolateHolder::ImportDynamically(v8::Local<v8::Conte
     return Rejected(context, resolver, try_catch, "Resolved dependency was not a Module: '" + name + "'");
   }
   if (module->GetStatus() == v8::Module::kUninstantiated) {
-    HostFunction* outer = holder.resolver;
+    if (holder.resolver != nullptr) {
+      return Rejected(context, resolver, try_catch,
+                      "import('" + name + "') during a module instantiation is not supported");
+    }
     holder.resolver = hook.get();
     bool ok = module->InstantiateModule(context, ResolveModule).FromMaybe(false);
-    holder.resolver = outer;
+    holder.resolver = nullptr;
     if (!ok) return Rejected(context, resolver, try_catch, "import('" + name + "') could not be linked");
     holder.SetModuleContext(id, context);
+  }
+  if (module->GetStatus() == v8::Module::kEvaluating || module->GetStatus() == v8::Module::kInstantiating) {
+    // V8 aborts on Evaluate of a module mid-evaluation (a module importing itself or its importer).
+    return Rejected(context, resolver, try_catch,
+                    "import('" + name + "'): the module is still being evaluated (a cycle through import())");
   }
   v8::Local<v8::Value> evaluated;
   if (!module->Evaluate(context).ToLocal(&evaluated)) {
     return Rejected(context, resolver, try_catch, "import('" + name + "') failed to evaluate");
   }
   v8::Local<v8::Function> namespace_of;
-  if (!v8::Function::New(context, ReturnData, module->GetModuleNamespace()).ToLocal(&namespace_of)) return {};
-  if (evaluated->IsPromise()) return evaluated.As<v8::Promise>()->Then(context, namespace_of);
-  resolver->Resolve(context, module->GetModuleNamespace()).FromMaybe(false);
+  if (!v8::Function::New(context, ReturnData, module->GetModuleNamespace()).ToLocal(&namespace_of)) {
+    return Rejected(context, resolver, try_catch, "import('" + name + "') failed");
+  }
+  // Always answer with a promise of the caller's context, settled by the module's evaluation.
+  if (evaluated->IsPromise()) {
+    v8::Local<v8::Promise> done;
+    if (!evaluated.As<v8::Promise>()->Then(context, namespace_of).ToLocal(&done)) {
+      return Rejected(context, resolver, try_catch, "import('" + name + "') failed");
+    }
+    resolver->Resolve(context, done).FromMaybe(false);
+  } else {
+    resolver->Resolve(context, module->GetModuleNamespace()).FromMaybe(false);
+  }
   return resolver->GetPromise();
 }
 
@@ -189,6 +210,13 @@ class InstantiateModuleOp final : public Op {
     v8::Local<v8::Context> context = holder.GetContext(context_, &failure);
     if (context.IsEmpty()) return;
     result.kind = ValKind::kUndefined;
+    if (holder.resolver != nullptr) {
+      // V8 reports a module half-way through linking as uninstantiated: a nested link would
+      // run on a half-linked graph.
+      failure.kind = FailKind::kValue;
+      failure.message = "A module is being instantiated: instantiate may not be called from a resolver";
+      return;
+    }
     // Instantiating again after success is a no-op (isolated-vm's rule).
     if (module->GetStatus() != v8::Module::kUninstantiated) return;
     v8::Context::Scope context_scope(context);
@@ -232,6 +260,11 @@ class EvaluateModuleOp final : public Op {
     v8::Local<v8::Module> module;
     v8::Local<v8::Context> context;
     if (!InstantiatedModule(holder, module_, &module, &context, &failure)) return;
+    if (module->GetStatus() == v8::Module::kEvaluating) {
+      failure.kind = FailKind::kValue;
+      failure.message = "Module is being evaluated";
+      return;
+    }
     v8::Context::Scope context_scope(context);
     v8::TryCatch try_catch(holder.isolate());
     v8::Local<v8::Value> value;

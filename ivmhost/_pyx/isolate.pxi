@@ -187,9 +187,10 @@ cdef class Isolate:
 
     @property
     def import_module(self):
-        """The hook behind JavaScript's ``import()``: ``hook(specifier, referrer) -> Module``
-        (the referrer is the importing Module, or the importing script's filename). It also
-        resolves the imports of the modules it returns. Without one, ``import()`` rejects."""
+        """The hook behind JavaScript's ``import()``: ``hook(specifier, referrer) -> Module``.
+        For ``import()`` the referrer is the importing script's or module's filename; when the
+        hook resolves the static imports of a module it returned, it is that Module. Without a
+        hook, ``import()`` rejects."""
         return self._import_module
 
     @import_module.setter

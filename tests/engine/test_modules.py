@@ -155,3 +155,35 @@ def test_dynamic_import_through_the_isolate_hook(isolate: ivmhost.Isolate) -> No
     assert failed == "IvmhostError: Importing 'missing' failed: KeyError: 'missing'"
     isolate.import_module = None
     assert "no import_module hook" in context.eval_sync("import('lib').catch(e => e.message)", promise=True)
+
+
+def test_reentrant_instantiate_and_evaluate_are_refused_not_a_crash(isolate: ivmhost.Isolate) -> None:
+    context = isolate.create_context_sync()
+    dep = isolate.compile_module_sync("export default 1", filename="dep.js")
+    main = isolate.compile_module_sync("import d from 'dep'; export const v = d", filename="main.js")
+
+    def eager(specifier: str, referrer: ivmhost.Module) -> ivmhost.Module:
+        dep.instantiate_sync(context, eager)  # a nested link: refused
+        return dep
+
+    with pytest.raises(ivmhost.JSError, match="being instantiated"):
+        main.instantiate_sync(context, eager)
+    selfish = isolate.compile_module_sync("export const p = import('self').then(() => 'ok', e => e.message)", filename="self.js")
+    isolate.import_module = lambda s, r: selfish
+    selfish.instantiate_sync(context, lambda s, r: selfish)
+    selfish.evaluate_sync()
+    pending = selfish.namespace.get_sync("p")
+    message = context.eval_closure_sync("return $0.deref()", [pending], result=ivmhost.TransferOptions(promise=True))
+    assert "still being evaluated" in message
+
+
+def test_base_exception_in_a_resolver_reaches_the_caller(isolate: ivmhost.Isolate) -> None:
+    context = isolate.create_context_sync()
+    main = isolate.compile_module_sync("import x from 'x'", filename="main.js")
+
+    def interrupt(specifier: str, referrer: ivmhost.Module) -> ivmhost.Module:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        main.instantiate_sync(context, interrupt)
+    assert context.eval_sync("'alive'") == "alive"
