@@ -157,8 +157,6 @@ class Op {
   void* waiter = nullptr;
   // Runs inside the isolate (locked, entered, with a handle scope). Internal.
   virtual void Run(IsolateHolder& holder) = 0;
-  // The isolate the op must reach (its handles belong to it); nullptr when unchecked.
-  const void* owner = nullptr;
 };
 
 struct StrArg {  // a string argument in V8's encodings (see Val)
@@ -251,7 +249,6 @@ class IsolateHandle {
   virtual void ReleaseHandle(uint64_t id) = 0;
   virtual uint64_t CpuTimeNs() const = 0;
   virtual uint64_t WallTimeNs() const = 0;
-  virtual const void* Identity() const = 0;
   // The host's import() hook: called with (specifier, referrer filename) and returning a module
   // id; also resolves that module's own imports (with the referrer's module id). Null: none.
   virtual void SetImportHook(std::shared_ptr<HostFunction> hook) = 0;

@@ -95,7 +95,6 @@ class CappedAllocator final : public v8::ArrayBuffer::Allocator {
     if (used_.load() + length > limit_) return nullptr;
     return AllocateUninitialized(length);
   }
-  bool exhausted() const { return exhausted_.load(); }
 
  private:
   bool Reserve(size_t length) {
@@ -108,7 +107,6 @@ class CappedAllocator final : public v8::ArrayBuffer::Allocator {
     }
     if (now > limit_) {
       used_ -= length;
-      exhausted_ = true;
       if (owner_ != nullptr) owner_->OnArrayBufferLimit();
       return false;
     }
@@ -117,7 +115,6 @@ class CappedAllocator final : public v8::ArrayBuffer::Allocator {
   size_t limit_;
   IsolateHolder* owner_;
   std::atomic<size_t> used_{0};
-  std::atomic<bool> exhausted_{false};
 };
 
 IsolateHolder::IsolateHolder(const IsolateOptions& options) : options_(options) {
@@ -753,13 +750,8 @@ uint64_t IsolateHolder::AddModule(v8::Local<v8::Module> module, std::shared_ptr<
 }
 
 v8::Local<v8::Module> IsolateHolder::GetModule(uint64_t id, Failure* failure) {
-  auto it = handles_.find(id);
-  if (it == handles_.end() || it->second.module.IsEmpty()) {
-    failure->kind = FailKind::kReleased;
-    failure->message = "Module has been released";
-    return {};
-  }
-  return it->second.module.Get(isolate_);
+  HandleEntry* entry = FindHandle(id, &HandleEntry::module, "Module has been released", failure);
+  return entry ? entry->module.Get(isolate_) : v8::Local<v8::Module>();
 }
 
 uint64_t IsolateHolder::ModuleId(v8::Local<v8::Module> module) {
@@ -787,36 +779,33 @@ std::shared_ptr<HostFunction> IsolateHolder::ModuleMeta(uint64_t id) {
   return it == handles_.end() ? nullptr : it->second.meta;
 }
 
-v8::Local<v8::Context> IsolateHolder::GetContext(uint64_t id, Failure* failure) {
+// The handle `id` when it holds `field`; otherwise `failure` says it was released.
+template <typename T>
+IsolateHolder::HandleEntry* IsolateHolder::FindHandle(uint64_t id, v8::Global<T> HandleEntry::*field,
+                                                      const char* released, Failure* failure) {
   auto it = handles_.find(id);
-  if (it == handles_.end() || it->second.context.IsEmpty()) {
-    failure->kind = FailKind::kReleased;
-    failure->message = "Context is released";
-    return {};
-  }
-  return it->second.context.Get(isolate_);
+  if (it != handles_.end() && !(it->second.*field).IsEmpty()) return &it->second;
+  failure->kind = FailKind::kReleased;
+  failure->message = released;
+  return nullptr;
+}
+
+v8::Local<v8::Context> IsolateHolder::GetContext(uint64_t id, Failure* failure) {
+  HandleEntry* entry = FindHandle(id, &HandleEntry::context, "Context is released", failure);
+  return entry ? entry->context.Get(isolate_) : v8::Local<v8::Context>();
 }
 
 v8::Local<v8::UnboundScript> IsolateHolder::GetScript(uint64_t id, Failure* failure) {
-  auto it = handles_.find(id);
-  if (it == handles_.end() || it->second.script.IsEmpty()) {
-    failure->kind = FailKind::kReleased;
-    failure->message = "Script has been released";
-    return {};
-  }
-  return it->second.script.Get(isolate_);
+  HandleEntry* entry = FindHandle(id, &HandleEntry::script, "Script has been released", failure);
+  return entry ? entry->script.Get(isolate_) : v8::Local<v8::UnboundScript>();
 }
 
 bool IsolateHolder::GetReference(uint64_t id, v8::Local<v8::Context>* context,
                                  v8::Local<v8::Value>* value, Failure* failure) {
-  auto it = handles_.find(id);
-  if (it == handles_.end() || it->second.value.IsEmpty()) {
-    failure->kind = FailKind::kReleased;
-    failure->message = "Reference has been released";
-    return false;
-  }
-  *context = it->second.context.Get(isolate_);
-  *value = it->second.value.Get(isolate_);
+  HandleEntry* entry = FindHandle(id, &HandleEntry::value, "Reference has been released", failure);
+  if (entry == nullptr) return false;
+  *context = entry->context.Get(isolate_);
+  *value = entry->value.Get(isolate_);
   return true;
 }
 

@@ -53,7 +53,6 @@ class IsolateHolder final : public IsolateHandle,
   void ReleaseHandle(uint64_t id) override;
   uint64_t CpuTimeNs() const override;
   uint64_t WallTimeNs() const override;
-  const void* Identity() const override { return this; }
   void SetImportHook(std::shared_ptr<HostFunction> hook) override {
     std::lock_guard<std::mutex> lock(import_mu_);
     import_hook_ = std::move(hook);
@@ -184,6 +183,9 @@ class IsolateHolder final : public IsolateHandle,
   int depth_ = 0;
   uint64_t next_handle_ = 1;
   std::unordered_map<uint64_t, HandleEntry> handles_;
+  template <typename T>
+  HandleEntry* FindHandle(uint64_t id, v8::Global<T> HandleEntry::*field, const char* released,
+                          Failure* failure);
   v8::Global<v8::Context> default_context_;
   std::unordered_multimap<int, uint64_t> module_ids_;  // identity hash -> handle ids
   std::mutex import_mu_;
