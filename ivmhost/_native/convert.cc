@@ -1,6 +1,7 @@
 #include "convert.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "external_copy.h"  // ExternalCopy
@@ -13,6 +14,7 @@ const HostHooks& Hooks();
 namespace {
 
 constexpr int kMaxDepth = 1000;
+constexpr size_t kFlatKeyTable = 64;  // engine.h, ValKind::kFlat
 constexpr size_t kStackReserve = 64 * 1024;  // kept free below a copy for the host's own frames
 
 // How deep a value may be copied here: every level costs stack in this copier and again in the
@@ -57,11 +59,12 @@ class Copier {
  public:
   // Made in the copy's outermost handle scope: object_prototype_ must outlive the per-element
   // scopes below it.
-  Copier(IsolateHolder& holder, v8::Local<v8::Context> context, ResultMode mode)
+  Copier(IsolateHolder& holder, v8::Local<v8::Context> context, ResultMode mode, bool flat)
       : holder_(holder),
         isolate_(holder.isolate()),
         context_(context),
         mode_(mode),
+        flat_(flat),
         object_prototype_(v8::Object::New(holder.isolate())->GetPrototype()) {}
 
   bool Copy(v8::Local<v8::Value> v, Val* out) {
@@ -149,6 +152,17 @@ class Copier {
     }
     bool is_array = obj->IsArray();
     if (!is_array && !IsPlainObject(obj)) return Refuse(out, "A non-transferable value was passed");
+    if (flat_ && buf_ == nullptr) {
+      // The outermost composite: the whole tree goes into one flat buffer (see ValKind::kFlat).
+      out->kind = ValKind::kFlat;
+      buf_ = &out->data;
+      side_ = &out->items;
+      bool ok = WriteComposite(obj, is_array);
+      buf_ = nullptr;
+      side_ = nullptr;
+      if (!ok) out->kind = ValKind::kUnsupported;
+      return ok;
+    }
     depth_++;
     path_.push_back(obj);
     bool ok = is_array ? CopyArray(obj.As<v8::Array>(), out) : CopyPlain(obj, out);
@@ -204,6 +218,132 @@ class Copier {
     return true;
   }
 
+  // --- The flat encoding (engine.h, ValKind::kFlat) ---
+
+  void Put(char tag) { buf_->push_back(tag); }
+  template <typename T>
+  void PutRaw(char tag, T value) {
+    char raw[1 + sizeof(T)];
+    raw[0] = tag;
+    std::memcpy(raw + 1, &value, sizeof(T));
+    buf_->append(raw, sizeof(raw));
+  }
+
+  void WriteString(v8::Local<v8::String> s) {
+    int length = s->Length();
+    bool one_byte = s->IsOneByte();
+    PutRaw(one_byte ? 's' : 'w', static_cast<uint32_t>(length));
+    size_t at = buf_->size();
+    buf_->resize(at + static_cast<size_t>(length) * (one_byte ? 1 : 2));
+    if (one_byte) {
+      s->WriteOneByte(isolate_, reinterpret_cast<uint8_t*>(&(*buf_)[at]), 0, length,
+                      v8::String::NO_NULL_TERMINATION);
+    } else {
+      s->Write(isolate_, reinterpret_cast<uint16_t*>(&(*buf_)[at]), 0, length,
+               v8::String::NO_NULL_TERMINATION);
+    }
+  }
+
+  // Keys repeat across the records of a big value: each distinct key (an internalized string, so
+  // identity is equality) is written once and then referred to by its index.
+  void WriteKey(v8::Local<v8::String> key) {
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      if (keys_[i] == key) return PutRaw('K', static_cast<uint32_t>(i));
+    }
+    if (keys_.size() < kFlatKeyTable) keys_.push_back(key);
+    WriteString(key);
+  }
+
+  bool Write(v8::Local<v8::Value> v) {
+    if (v->IsString()) {
+      WriteString(v.As<v8::String>());
+    } else if (v->IsNumber()) {
+      double d = v.As<v8::Number>()->Value();
+      int32_t small = static_cast<int32_t>(d);
+      if (d >= -2147483648.0 && d <= 2147483647.0 && small == d && !(small == 0 && std::signbit(d))) {
+        PutRaw('i', small);
+      } else {
+        PutRaw('d', d);
+      }
+    } else if (v->IsUndefined()) {
+      Put('u');
+    } else if (v->IsNull()) {
+      Put('n');
+    } else if (v->IsBoolean()) {
+      Put(v->IsTrue() ? 't' : 'f');
+    } else if (v->IsObject() && IsInlineComposite(v.As<v8::Object>())) {
+      return WriteComposite(v.As<v8::Object>(), v->IsArray());
+    } else {
+      // Everything else (dates, errors, buffers, references, ...) is an ordinary Val on the side.
+      side_->emplace_back();
+      PutRaw('v', static_cast<uint32_t>(side_->size() - 1));
+      return Copy(v, &side_->back());
+    }
+    return true;
+  }
+
+  // An array, or an object whose prototype is this context's Object.prototype or null and that is
+  // nothing special (no internal fields, not a proxy, date, error, buffer or function).
+  bool IsInlineComposite(v8::Local<v8::Object> obj) {
+    if (obj->IsArray()) return true;
+    if (obj->InternalFieldCount() != 0 || obj->IsProxy() || obj->IsFunction() || obj->IsDate() ||
+        obj->IsNativeError() || obj->IsArrayBuffer() || obj->IsArrayBufferView())
+      return false;
+    v8::Local<v8::Value> proto = obj->GetPrototype();
+    return proto == object_prototype_ || proto->IsNull();
+  }
+
+  bool WriteComposite(v8::Local<v8::Object> obj, bool is_array) {
+    if (depth_ >= max_depth_) return Fail("The value is nested too deeply to be copied");
+    for (auto& seen : path_) {
+      if (seen == obj) return Fail("The value contains a cycle; copy it with copy=True");
+    }
+    depth_++;
+    path_.push_back(obj);
+    bool ok = is_array ? WriteArray(obj.As<v8::Array>()) : WritePlain(obj);
+    path_.pop_back();
+    depth_--;
+    return ok;
+  }
+
+  bool WriteArray(v8::Local<v8::Array> array) {
+    uint32_t length = array->Length();
+    if (length > holder_.memory_limit_bytes() / 8) return Fail("The array is too large to be copied");
+    PutRaw('a', length);
+    for (uint32_t i = 0; i < length; ++i) {
+      v8::HandleScope scope(isolate_);
+      v8::Local<v8::Value> item;
+      if (!array->Get(context_, i).ToLocal(&item)) return Fail("Property is getter");
+      if (!Write(item)) return false;
+    }
+    return true;
+  }
+
+  bool WritePlain(v8::Local<v8::Object> obj) {
+    v8::Local<v8::Array> names;
+    auto filter = static_cast<v8::PropertyFilter>(v8::ONLY_ENUMERABLE | v8::SKIP_SYMBOLS);
+    if (!obj->GetOwnPropertyNames(context_, filter, v8::KeyConversionMode::kConvertToString)
+             .ToLocal(&names))
+      return Fail("Object is or has proxy");
+    uint32_t length = names->Length();
+    PutRaw('o', length);
+    for (uint32_t i = 0; i < length; ++i) {
+      v8::Local<v8::Value> key, item;
+      if (!names->Get(context_, i).ToLocal(&key) || !key->IsString())
+        return Fail("A non-transferable value was passed");
+      WriteKey(key.As<v8::String>());
+      v8::HandleScope scope(isolate_);
+      if (!obj->Get(context_, key).ToLocal(&item)) return Fail("Property is getter");
+      if (!Write(item)) return false;
+    }
+    return true;
+  }
+
+  bool Fail(const char* why) {
+    if (why_.empty()) why_ = why;
+    return false;
+  }
+
   void ExceptionToFailureVal(v8::Local<v8::Object> error, Val* out) {
     Failure failure;
     ExceptionToFailure(holder_, context_, error, v8::Local<v8::Message>(), &failure);
@@ -214,6 +354,10 @@ class Copier {
   v8::Isolate* isolate_;
   v8::Local<v8::Context> context_;
   ResultMode mode_;
+  bool flat_;
+  std::string* buf_ = nullptr;      // the flat buffer being written, when inside a composite
+  std::vector<Val>* side_ = nullptr;
+  std::vector<v8::Local<v8::String>> keys_;
   int depth_ = 0;
   v8::Local<v8::Value> object_prototype_;
   int max_depth_ = DepthBudget();
@@ -282,7 +426,7 @@ std::string FormatCurrentStack(v8::Isolate* isolate) {
 }
 
 bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::Value> value,
-           ResultMode mode, Val* out, Failure* failure) {
+           ResultMode mode, Val* out, Failure* failure, bool flat) {
   if (mode == ResultMode::kIgnore) return true;
   v8::Isolate* isolate = holder.isolate();
   // The common case first: primitives need no scopes (nothing can run while reading them).
@@ -314,7 +458,7 @@ bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::
   // Copying never runs guest JavaScript: a getter or trap reached here throws instead.
   v8::Isolate::DisallowJavascriptExecutionScope no_js(
       isolate, v8::Isolate::DisallowJavascriptExecutionScope::THROW_ON_FAILURE);
-  Copier copier(holder, context, mode);
+  Copier copier(holder, context, mode, flat);
   if (copier.Copy(value, out)) return true;
   if (try_catch.HasTerminated()) {
     failure->kind = FailKind::kTimeout;
@@ -400,7 +544,7 @@ void CallHostFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
   std::vector<Val> args(info.Length());
   Failure failure;
   for (int i = 0; i < info.Length(); ++i) {
-    if (!ToVal(holder, context, info[i], ResultMode::kCopyStrict, &args[i], &failure)) {
+    if (!ToVal(holder, context, info[i], ResultMode::kCopyStrict, &args[i], &failure, true)) {
       ThrowFailure(holder, context, failure);
       return;
     }
@@ -654,6 +798,10 @@ v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> 
     case ValKind::kExternalCopy:
       if (val.copy) return DeserializeExternalCopy(holder, context, *val.copy, val.boolean, failure);
       break;
+    case ValKind::kSerialized:
+      return DeserializePlain(holder, context, val.data, failure);
+    case ValKind::kFlat:
+      break;  // made for the host only (ToVal's `flat`)
     case ValKind::kExternalCopyObject: {
       v8::Local<v8::Object> obj;
       if (val.copy && NewExternalCopyObject(holder, context, val.copy).ToLocal(&obj)) return obj;

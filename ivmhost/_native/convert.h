@@ -11,9 +11,10 @@ class IsolateHolder;
 
 // Copies `value` out of the isolate. Never runs guest JavaScript: getters, proxies and anything
 // that would call into JavaScript make the value non-transferable. Returns false with `failure`
-// filled (kTransfer) when `mode` does not allow a non-copyable value.
+// filled (kTransfer) when `mode` does not allow a non-copyable value. With `flat`, arrays and plain
+// objects come out as one kFlat buffer: only for values the host reads, never for FromVal.
 bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::Value> value,
-           ResultMode mode, Val* out, Failure* failure);
+           ResultMode mode, Val* out, Failure* failure, bool flat = false);
 
 // Makes a JavaScript value from `val`. Returns an empty handle with `failure` filled on error.
 v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> context,

@@ -39,6 +39,17 @@ enum class ValKind : uint8_t {
   // ExternalCopy
   kExternalCopy,  // copy: a structured clone; boolean: transfer its ArrayBuffers in (copy_into)
   kExternalCopyObject,  // copy: the ExternalCopy itself, as an object with copy()/copyInto()
+  // An array or plain object copied out for the host, as one buffer instead of a tree of Vals
+  // (no allocation per element). data holds one value, in native byte order:
+  //   'u' undefined | 'n' null | 't' true | 'f' false | 'i' int32 | 'd' double
+  //   's' u32 n, n Latin-1 bytes | 'w' u32 n, n UTF-16 code units
+  //   'a' u32 n, n values | 'o' u32 n, n (key, value) pairs | 'v' u32 i: items[i], an ordinary Val
+  // A key is an 's'/'w' string, appended to a key table while it holds fewer than 64 keys, or
+  // 'K' u32 i: the i-th key of that table.
+  kFlat,
+  // The other way: plain data (arrays, plain objects, strings, numbers, booleans, null, undefined,
+  // dates) the host wrote in V8's ValueSerializer format, built by V8's ValueDeserializer.
+  kSerialized,
 };
 
 struct HostFunction;

@@ -274,6 +274,18 @@ std::shared_ptr<ExternalCopy> SerializeExternalCopy(
                                         std::move(delegate.shared));
 }
 
+v8::MaybeLocal<v8::Value> DeserializePlain(IsolateHolder& holder, v8::Local<v8::Context> context,
+                                           const std::string& data, Failure* failure) {
+  v8::TryCatch try_catch(holder.isolate());
+  v8::ValueDeserializer deserializer(holder.isolate(), reinterpret_cast<const uint8_t*>(data.data()),
+                                     data.size());
+  v8::Local<v8::Value> value;
+  if (deserializer.ReadHeader(context).FromMaybe(false) && deserializer.ReadValue(context).ToLocal(&value))
+    return value;
+  CloneFailure(holder, context, try_catch, "The value could not be made in the isolate", failure);
+  return {};
+}
+
 v8::MaybeLocal<v8::Value> DeserializeExternalCopy(IsolateHolder& holder,
                                                   v8::Local<v8::Context> context,
                                                   ExternalCopy& copy, bool transfer_in,

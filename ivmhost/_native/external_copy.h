@@ -60,6 +60,11 @@ v8::MaybeLocal<v8::Value> DeserializeExternalCopy(IsolateHolder& holder,
                                                   ExternalCopy& copy, bool transfer_in,
                                                   Failure* failure);
 
+// Builds plain data the host wrote in V8's serialization format (ValKind::kSerialized): V8's own
+// fast paths make the objects. The data holds no buffers or host objects, so there is no delegate.
+v8::MaybeLocal<v8::Value> DeserializePlain(IsolateHolder& holder, v8::Local<v8::Context> context,
+                                           const std::string& data, Failure* failure);
+
 // An ExternalCopy as JavaScript sees it: an object with isolated-vm's copy(), copyInto() and
 // release() (a frozen prototype; the object holds the copy until it is collected or released).
 v8::MaybeLocal<v8::Object> NewExternalCopyObject(IsolateHolder& holder, v8::Local<v8::Context> context,

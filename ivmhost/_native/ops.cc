@@ -32,7 +32,7 @@ void Deliver(IsolateHolder& holder, Op& op, v8::Local<v8::Context> context,
     return;
   }
   if (op.await_promise) mode = op.promise_mode;
-  ToVal(holder, context, value, mode, &op.result, &op.failure);
+  ToVal(holder, context, value, mode, &op.result, &op.failure, true);
 }
 
 class CreateContextOp final : public Op {
@@ -291,7 +291,7 @@ class ReferenceGetOp final : public ReferenceOp {
     v8::Context::Scope context_scope(context);
     v8::Local<v8::Value> value;
     if (!ReadOwnOrInherited(holder, context, object, key, inherit_, &value, &failure)) return;
-    ToVal(holder, context, value, mode_, &result, &failure);
+    ToVal(holder, context, value, mode_, &result, &failure, true);
   }
 
  private:
@@ -411,7 +411,7 @@ class ReferenceCopyOp final : public Op {
     v8::Local<v8::Value> value;
     if (!holder.GetReference(reference_, &context, &value, &failure)) return;
     v8::Context::Scope context_scope(context);
-    ToVal(holder, context, value, ResultMode::kCopyStrict, &result, &failure);
+    ToVal(holder, context, value, ResultMode::kCopyStrict, &result, &failure, true);
   }
 
  private:

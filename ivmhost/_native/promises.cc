@@ -92,7 +92,7 @@ void IsolateHolder::FinishResultPromise(Op& op) {
   v8::Context::Scope context_scope(context);
   switch (promise->State()) {
     case v8::Promise::kFulfilled:
-      ToVal(*this, context, promise->Result(), mode, &op.result, &op.failure);
+      ToVal(*this, context, promise->Result(), mode, &op.result, &op.failure, true);
       return;
     case v8::Promise::kRejected:
       op.failure.kind = FailKind::kJSException;
@@ -153,7 +153,7 @@ void IsolateHolder::WatchSettled(const v8::FunctionCallbackInfo<v8::Value>& info
     failure.kind = FailKind::kJSException;
     ExceptionToFailure(*self, context, info[0], v8::Local<v8::Message>(), &failure);
   } else {
-    ToVal(*self, context, info[0], watch->mode, &value, &failure);
+    ToVal(*self, context, info[0], watch->mode, &value, &failure, true);
   }
   Hooks().settled(watch->waiter, failure.ok() ? &value : nullptr, failure.ok() ? nullptr : &failure);
   delete watch;

@@ -176,7 +176,7 @@ bool RunOnHost(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<
   }
   std::vector<Val> args(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
-    if (!ToVal(holder, context, values[i], ResultMode::kCopyStrict, &args[i], failure)) return false;
+    if (!ToVal(holder, context, values[i], ResultMode::kCopyStrict, &args[i], failure, true)) return false;
   }
   Val result;
   if (!Hooks().reference(host->fn, method, args, &result, failure)) return false;

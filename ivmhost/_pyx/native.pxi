@@ -1,6 +1,6 @@
 # Declarations of the engine's C++ face (ivmhost/_native/engine.h). No V8 type appears here.
 
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libcpp cimport bool as cbool
 from libcpp.memory cimport shared_ptr
 from libcpp.string cimport string
@@ -30,6 +30,8 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         kUnsupported
         kExternalCopy
         kExternalCopyObject
+        kFlat
+        kSerialized
  # ExternalCopy
 
     cdef enum class FailKind "ivmhost::FailKind" (uint8_t):

@@ -5,6 +5,7 @@ from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
 from libc.math cimport floor, isfinite, signbit
+from libc.string cimport memcpy
 
 
 cdef extern from "Python.h":
@@ -103,6 +104,9 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
         raw = bytes(obj)  # a snapshot now: the caller may change a bytearray afterwards
         out.kind = ValKind.kBytes
         out.data.assign(<const char*>raw, len(raw))
+    elif depth == 0 and (type(obj) is list or type(obj) is tuple or type(obj) is dict) and len(obj) >= 4 \
+            and wire_plain(obj, out):
+        pass  # plain data: V8's deserializer builds it
     elif isinstance(obj, (list, tuple)):
         items = tuple(obj)  # code run while copying (a __eq__, a tzinfo) must not resize it
         out.kind = ValKind.kArray
@@ -156,6 +160,194 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
     return 0
 
 
+# --- Plain data into the isolate: V8's ValueSerializer format (ValKind.kSerialized) -------------
+# Written here and read by V8's ValueDeserializer, which builds objects with V8's own fast paths.
+# Only exact builtin types are written, so no Python code runs while the data is read (a dict
+# cannot change under us); anything else makes the writer give up and the Val tree is used.
+
+cdef inline void wire_varint(string* out, uint64_t n) noexcept:
+    cdef char buf[10]
+    cdef int i = 0
+    while n >= 0x80:
+        buf[i] = <char>((n & 0x7f) | 0x80)
+        n >>= 7
+        i += 1
+    buf[i] = <char>n
+    out.append(buf, i + 1)
+
+
+cdef inline void wire_bytes(string* out, char tag, const char* data, size_t size) noexcept:
+    out.push_back(tag)
+    wire_varint(out, size)
+    out.append(data, size)
+
+
+cdef inline void wire_double(string* out, double d) noexcept:
+    cdef char buf[9]
+    buf[0] = b'N'
+    memcpy(buf + 1, &d, 8)
+    out.append(buf, 9)
+
+
+cdef bint wire_value(object obj, string* out, int depth) except -1:
+    """Appends `obj` as plain data in V8's format; False when it is not (the caller falls back)."""
+    cdef Py_ssize_t n
+    cdef long long small
+    cdef int overflow = 0
+    cdef int32_t i32
+    cdef object t = type(obj)
+    if depth == 0:
+        out.push_back(<char>0xFF)
+        wire_varint(out, 13)  # the format version ExternalCopy's writer uses (external_copy.pxi)
+    elif depth > _MAX_DEPTH or (depth > 16 and StackRemaining() < _STACK_RESERVE):
+        return False
+    if t is str:
+        n = PyUnicode_GET_LENGTH(obj)
+        kind = PyUnicode_KIND(obj)
+        if kind == 1:
+            wire_bytes(out, b'"', <const char*>PyUnicode_DATA(obj), n)
+        elif kind == 2:
+            wire_bytes(out, b'c', <const char*>PyUnicode_DATA(obj), n * 2)
+        else:
+            encoded = (<str>obj).encode("utf-16-le", "surrogatepass")
+            wire_bytes(out, b'c', PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
+    elif t is int:
+        small = PyLong_AsLongLongAndOverflow(obj, &overflow)
+        if overflow == 0 and -2147483648 <= small <= 2147483647:
+            i32 = <int32_t>small
+            out.push_back(b'I')
+            wire_varint(out, (<uint32_t>i32 << 1) ^ <uint32_t>(i32 >> 31))  # zigzag
+        elif overflow == 0 and -9007199254740992 <= small <= 9007199254740992:
+            wire_double(out, <double>small)
+        else:
+            return False  # a BigInt: the Val tree knows how
+    elif t is float:
+        wire_double(out, obj)
+    elif obj is None:
+        out.push_back(b'0')
+    elif obj is True:
+        out.push_back(b'T')
+    elif obj is False:
+        out.push_back(b'F')
+    elif obj is undefined:
+        out.push_back(b'_')
+    elif t is dict:
+        out.push_back(b'o')
+        for key, value in (<dict>obj).items():
+            if type(key) is not str:
+                return False
+            wire_value(key, out, depth + 1)
+            if not wire_value(value, out, depth + 1):
+                return False
+        out.push_back(b'{')
+        wire_varint(out, len(<dict>obj))
+    elif t is list or t is tuple:
+        n = len(obj)
+        out.push_back(b'A')
+        wire_varint(out, n)
+        for item in obj:
+            if not wire_value(item, out, depth + 1):
+                return False
+        out.push_back(b'$')
+        wire_varint(out, 0)
+        wire_varint(out, n)
+    else:
+        return False
+    return True
+
+
+cdef bint wire_plain(object obj, Val* out) except -1:
+    if wire_value(obj, &out.data, 0):
+        out.kind = ValKind.kSerialized
+        return True
+    out.data.clear()
+    return False
+
+
+# --- Arrays and plain objects out of the isolate: the flat buffer (ValKind.kFlat, engine.h) ------
+
+cdef struct FlatReader:
+    const char* p
+
+
+cdef inline uint32_t flat_u32(FlatReader* r) noexcept:
+    cdef uint32_t n
+    memcpy(&n, r.p, 4)
+    r.p += 4
+    return n
+
+
+cdef str flat_string(FlatReader* r, char tag):
+    cdef uint32_t n = flat_u32(r)
+    cdef const char* at = r.p
+    cdef int byteorder = -1
+    if tag == b's':
+        r.p += n
+        return PyUnicode_DecodeLatin1(at, n, NULL)
+    r.p += 2 * <size_t>n
+    return PyUnicode_DecodeUTF16(at, 2 * <size_t>n, "surrogatepass", &byteorder)
+
+
+cdef object flat_value(FlatReader* r, const Val& v, Isolate isolate, list keys):
+    cdef char tag = r.p[0]
+    cdef int32_t i32
+    cdef double d
+    cdef uint32_t i, n
+    cdef list items
+    cdef dict obj
+    cdef char key_tag
+    r.p += 1
+    if tag == b'i':
+        memcpy(&i32, r.p, 4)
+        r.p += 4
+        return i32
+    if tag == b's' or tag == b'w':
+        return flat_string(r, tag)
+    if tag == b'o':
+        n = flat_u32(r)
+        obj = {}
+        for i in range(n):
+            key_tag = r.p[0]
+            r.p += 1
+            if key_tag == b'K':
+                key = keys[flat_u32(r)]
+            else:
+                key = flat_string(r, key_tag)
+                if len(keys) < 64:
+                    keys.append(key)
+            obj[key] = flat_value(r, v, isolate, keys)
+        return obj
+    if tag == b'a':
+        n = flat_u32(r)
+        items = PyList_New(n)
+        for i in range(n):
+            item = flat_value(r, v, isolate, keys)
+            Py_INCREF(item)  # PyList_SET_ITEM steals it
+            PyList_SET_ITEM(items, i, item)
+        return items
+    if tag == b'd':
+        memcpy(&d, r.p, 8)
+        r.p += 8
+        return number_to_py(d)
+    if tag == b'u':
+        return undefined
+    if tag == b'n':
+        return None
+    if tag == b't':
+        return True
+    if tag == b'f':
+        return False
+    if tag == b'v':
+        return val_to_py(v.items[flat_u32(r)], isolate)
+    raise AssertionError(f"ivmhost internal error: unknown tag {tag!r} in a copied value")
+
+
+cdef object flat_to_py(const Val& v, Isolate isolate):
+    cdef FlatReader r
+    r.p = v.data.data()
+    return flat_value(&r, v, isolate, [])
+
+
 cdef object number_to_py(double d):
     # JavaScript has one number type: integral values within 2**53 become int, the rest float.
     if isfinite(d) and floor(d) == d and -_MAX_SAFE <= d <= _MAX_SAFE and not (d == 0 and signbit(d)):
@@ -185,6 +377,8 @@ cdef object val_to_py(const Val& v, Isolate isolate):
     if kind == ValKind.kTypedArray:
         raw = bytearray(PyBytes_FromStringAndSize(v.data.data(), v.data.size()))
         return memoryview(raw).cast(v.text.decode("ascii"))
+    if kind == ValKind.kFlat:
+        return flat_to_py(v, isolate)
     if kind == ValKind.kArray:
         return array_to_py(v, isolate)
     if kind == ValKind.kObject:
@@ -235,7 +429,8 @@ cdef object result_value(const Val& v, Isolate isolate):
     """A call's result: a big copy is built with Python's cyclic GC paused (it would otherwise
     run many times over the new containers, none of which can be garbage yet)."""
     cdef int was_enabled
-    if (v.kind == ValKind.kArray or v.kind == ValKind.kObject) and v.items.size() >= 256:
+    if ((v.kind == ValKind.kArray or v.kind == ValKind.kObject) and v.items.size() >= 256) or \
+            (v.kind == ValKind.kFlat and v.data.size() >= 4096):
         was_enabled = PyGC_Disable()
         try:
             return val_to_py(v, isolate)
