@@ -3,6 +3,10 @@
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
+    object PyObject_Vectorcall(object callable, PyObject** args, size_t nargsf, PyObject* kwnames)
+    void Py_XDECREF(PyObject* obj)
+
+DEF _VECTORCALL_MAX = 8  # callbacks with up to this many arguments are called without a tuple
 
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
@@ -105,14 +109,29 @@ cdef cbool _call_host(void* fn, vector[Val]& args, Val* result, Failure* failure
     cdef Py_ssize_t i, n = args.size()
     cdef tuple pyargs
     cdef object item
+    cdef PyObject* argv[_VECTORCALL_MAX]
+    cdef Py_ssize_t filled = 0
     try:
-        # The hot path of every callback: a tuple built in place, no list, no unpacking.
-        pyargs = PyTuple_New(n)
-        for i in range(n):
-            item = val_to_py(args[i], None)
-            Py_INCREF(item)
-            PyTuple_SET_ITEM(pyargs, i, item)
-        value = (<object>fn)(*pyargs)
+        if n <= _VECTORCALL_MAX:
+            # The hot path of every callback: the arguments in a C array, called through
+            # vectorcall (no tuple). argv owns one reference to each until the call returns.
+            try:
+                for i in range(n):
+                    item = val_to_py(args[i], None)
+                    Py_INCREF(item)
+                    argv[i] = <PyObject*>item
+                    filled = i + 1
+                value = PyObject_Vectorcall(<object>fn, argv, n, NULL)
+            finally:
+                for i in range(filled):
+                    Py_XDECREF(argv[i])
+        else:
+            pyargs = PyTuple_New(n)
+            for i in range(n):
+                item = val_to_py(args[i], None)
+                Py_INCREF(item)
+                PyTuple_SET_ITEM(pyargs, i, item)
+            value = (<object>fn)(*pyargs)
         py_to_val(value, result, None, 0)
         return True
     except BaseException as exc:

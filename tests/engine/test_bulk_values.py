@@ -1,0 +1,185 @@
+"""Arrays and objects on the bulk paths: plain data goes in through V8's serialization format and
+comes out as one flat buffer (engine.h, ValKind kSerialized / kFlat). The copy rules are the same
+as for small values (test_values.py); these tests pin them on the bulk paths."""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import enum
+import math
+
+import pytest
+
+import ivmhost
+
+DESCRIBE = """(xs) => xs.map(x => {
+  const tag = Object.prototype.toString.call(x).slice(8, -1);
+  if (typeof x === 'number') return [tag, Object.is(x, -0) ? '-0' : String(x)];
+  if (typeof x === 'string') return [tag, Array.from({length: x.length}, (_, i) => x.charCodeAt(i))];
+  if (typeof x === 'bigint') return [tag, String(x)];
+  if (x instanceof Date) return [tag, x.getTime()];
+  if (x && typeof x === 'object') return [tag, JSON.stringify(x)];
+  return [tag, String(x)];
+})"""
+
+
+def _codes(s: str) -> list[int]:
+    """The UTF-16 code units of `s`, as JavaScript's charCodeAt sees them."""
+    raw = s.encode("utf-16-le", "surrogatepass")
+    return [int.from_bytes(raw[i : i + 2], "little") for i in range(0, len(raw), 2)]
+
+
+def test_plain_data_arrives_with_javascript_types(context: ivmhost.Context) -> None:
+    describe = context.eval_sync(DESCRIBE, reference=True)
+    values = [
+        0, 1, -1, 2**31 - 1, -(2**31), 2**31, -(2**31) - 1, 2**53, -(2**53),
+        1.5, -0.0, math.inf, -math.inf, math.nan,
+        True, False, None, ivmhost.undefined,
+        "", "abc", "café", "€uro", "😀", "\ud800x",
+    ]
+    got = describe.apply_sync(None, [values])
+    assert got[:14] == [
+        ["Number", "0"], ["Number", "1"], ["Number", "-1"], ["Number", "2147483647"],
+        ["Number", "-2147483648"], ["Number", "2147483648"], ["Number", "-2147483649"],
+        ["Number", "9007199254740992"], ["Number", "-9007199254740992"], ["Number", "1.5"],
+        ["Number", "-0"], ["Number", "Infinity"], ["Number", "-Infinity"], ["Number", "NaN"],
+    ]
+    assert got[14:18] == [["Boolean", "true"], ["Boolean", "false"], ["Null", "null"], ["Undefined", "undefined"]]
+    assert got[18:] == [["String", _codes(s)] for s in ["", "abc", "café", "€uro", "😀", "\ud800x"]]
+
+
+def test_nested_plain_data_round_trips_exactly(context: ivmhost.Context) -> None:
+    identity = context.eval_sync("(x) => x", reference=True)
+    data = [
+        {"id": i, "name": f"n{i}é" if i % 2 else f"n{i}€", "tags": ["a", "😀"], "score": i / 3, "none": None,
+         "nested": {"deep": [[i], {"k": -i}], "flag": i % 3 == 0}}
+        for i in range(300)
+    ]
+    assert identity.apply_sync(None, [data]) == data
+    assert identity.apply_sync(None, [tuple(range(10))]) == list(range(10))
+
+
+def test_keys_beyond_the_key_table_and_repeated_keys(context: ivmhost.Context) -> None:
+    # More distinct keys than the 64-entry key table, repeated over many records.
+    records = [{f"key{k}": k * i for k in range(100)} for i in range(50)]
+    identity = context.eval_sync("(x) => x", reference=True)
+    out = identity.apply_sync(None, [records])
+    assert out == records
+    assert list(out[7]) == [f"key{k}" for k in range(100)]
+
+
+def test_two_byte_and_lone_surrogate_keys(context: ivmhost.Context) -> None:
+    obj = {"plain": 1, "€": 2, "\udc00": 3, "😀": 4, "": 5}
+    out = context.eval_sync("(o) => [o, o, o, o]", reference=True).apply_sync(None, [obj])
+    assert out == [obj] * 4
+    assert [list(o) for o in out] == [list(obj)] * 4
+
+
+def test_integer_like_keys_follow_javascript_order(context: ivmhost.Context) -> None:
+    obj = {"b": 1, "2": 2, "a": 3, "1": 4}
+    out = context.eval_sync("(o) => Object.keys(o)", reference=True).apply_sync(None, [obj])
+    assert out == ["1", "2", "b", "a"]
+
+
+def test_types_outside_the_fast_path_still_cross(context: ivmhost.Context) -> None:
+    class Color(enum.IntEnum):
+        RED = 7
+
+    when = datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)
+    values = [2**64, -(2**70), when, Color.RED, collections.OrderedDict(a=1), b"\x01\x02"]
+    got = context.eval_sync(DESCRIBE, reference=True).apply_sync(None, [values])
+    assert got == [
+        ["BigInt", str(2**64)], ["BigInt", str(-(2**70))], ["Date", when.timestamp() * 1000],
+        ["Number", "7"], ["Object", '{"a":1}'], ["Uint8Array", '{"0":1,"1":2}'],
+    ]
+
+
+def test_a_callable_inside_bulk_data_becomes_a_function(context: ivmhost.Context) -> None:
+    call = context.eval_sync("(xs) => xs[4](xs[0] + xs[1])", reference=True)
+    assert call.apply_sync(None, [[20, 22, 0, 0, lambda x: x * 2]]) == 84
+
+
+def test_bad_values_inside_bulk_data_are_refused(context: ivmhost.Context) -> None:
+    identity = context.eval_sync("(x) => x", reference=True)
+    with pytest.raises(ivmhost.TransferError, match="dict keys must be str, not int"):
+        identity.apply_sync(None, [[1, 2, 3, {1: "x"}]])
+    with pytest.raises(ivmhost.TransferError, match="naive datetime"):
+        identity.apply_sync(None, [[1, 2, 3, datetime.datetime(2024, 1, 1)]])
+    with pytest.raises(ivmhost.TransferError, match="A non-transferable value was passed: object"):
+        identity.apply_sync(None, [[1, 2, 3, object()]])
+    cyclic: list[object] = [1, 2, 3]
+    cyclic.append(cyclic)
+    with pytest.raises(ivmhost.TransferError, match="nested too deeply"):
+        identity.apply_sync(None, [cyclic])
+
+
+def test_special_values_inside_arrays_come_out_as_themselves(context: ivmhost.Context) -> None:
+    out = context.eval_sync(
+        """[new Date(86400000), new TypeError('bad'), new Uint8Array([1, 2]), new ArrayBuffer(2),
+            new Float64Array([0.5]), 10n ** 20n, -0, 2 ** 31, [ , 1], {u: undefined}]"""
+    )
+    assert out[0] == datetime.datetime(1970, 1, 2, tzinfo=datetime.timezone.utc)
+    assert isinstance(out[1], ivmhost.JSError) and out[1].name == "TypeError" and out[1].message == "bad"
+    assert out[2] == b"\x01\x02" and out[3] == b"\x00\x00"
+    assert isinstance(out[4], memoryview) and out[4].tolist() == [0.5]
+    assert out[5] == 10**20
+    assert isinstance(out[6], float) and math.copysign(1.0, out[6]) == -1.0
+    assert out[7] == 2**31 and isinstance(out[7], int)
+    assert out[8] == [ivmhost.undefined, 1]
+    assert out[9] == {"u": ivmhost.undefined}
+
+
+def test_references_inside_arrays_come_out_as_references(context: ivmhost.Context) -> None:
+    out = context.eval_closure_sync("return [1, $0, 3]", [ivmhost.Reference({"x": 1})])
+    assert out[0] == 1 and out[2] == 3
+    assert isinstance(out[1], ivmhost.Reference)
+    assert out[1].deref() == {"x": 1}
+
+
+def test_non_plain_objects_deep_inside_are_refused(context: ivmhost.Context) -> None:
+    assert context.eval_sync("class Foo { constructor() { this.a = 1 } }; [1, [2, new Foo()]]") is ivmhost.undefined
+    with pytest.raises(ivmhost.TransferError, match="A non-transferable value was passed"):
+        context.eval_closure_sync("class Foo {}; return [1, {x: [new Foo()]}]", [])
+    with pytest.raises(ivmhost.TransferError, match="A function cannot be copied"):
+        context.eval_closure_sync("return [1, 2, {f() {}}]", [])
+    with pytest.raises(ivmhost.TransferError, match="proxy"):
+        context.eval_closure_sync("return [1, new Proxy({}, {})]", [])
+    with pytest.raises(ivmhost.TransferError, match="cycle"):
+        context.eval_closure_sync("const a = [1]; a.push({a}); return a", [])
+
+
+def test_getters_inside_arrays_never_run(context: ivmhost.Context) -> None:
+    context.eval_sync("globalThis.ran = 0")
+    with pytest.raises(ivmhost.TransferError, match="getter"):
+        context.eval_closure_sync("return [1, {get x() { globalThis.ran++; return 1 }}]", [])
+    assert context.eval_sync("ran") == 0
+
+
+def test_objects_from_another_context_inside_arrays_are_plain(isolate: ivmhost.Isolate) -> None:
+    first = isolate.create_context_sync()
+    second = isolate.create_context_sync()
+    other = first.eval_sync("({a: 1, b: [2, {c: 3}]})", reference=True)
+    pick = second.eval_sync("(o) => [o, o.b, 4]", reference=True)
+    assert pick.apply_sync(None, [other.deref_into()]) == [{"a": 1, "b": [2, {"c": 3}]}, [2, {"c": 3}], 4]
+
+
+def test_bulk_values_cross_into_callbacks(context: ivmhost.Context) -> None:
+    seen: list[object] = []
+    rows = context.eval_closure_sync(
+        "const rows = Array.from({length: 100}, (_, i) => ({i, s: 'r' + i})); return $0(rows)",
+        [lambda xs: seen.append(xs) or len(xs)],
+    )
+    assert rows == 100
+    assert seen == [[{"i": i, "s": f"r{i}"} for i in range(100)]]
+
+
+def test_a_large_input_over_the_memory_limit_fails_cleanly(make_isolate) -> None:  # type: ignore[no-untyped-def]
+    isolate = make_isolate(memory_limit=16)
+    context = isolate.create_context_sync()
+    keep = context.eval_sync("globalThis.keep = []; (x) => { keep.push(x); return keep.length }", reference=True)
+    chunk = [{"k": "x" * 64, "i": i} for i in range(50_000)]
+    with pytest.raises((ivmhost.MemoryLimitError, ivmhost.TransferError)):
+        for _ in range(20):
+            keep.apply_sync(None, [chunk])
+    assert isolate.is_disposed or keep.apply_sync(None, [[1, 2, 3, 4]]) >= 1
