@@ -12,6 +12,10 @@ __all__ = [
     "MemoryLimitError",
     "ReleasedError",
     "TransferError",
+    "ManifestError",
+    "CapabilityError",
+    "PluginError",
+    "PluginQuarantinedError",
 ]
 
 
@@ -70,3 +74,41 @@ class ReleasedError(IvmhostError):
 
 class TransferError(IvmhostError, TypeError):
     """A value cannot cross between Python and JavaScript ("A non-transferable value was passed")."""
+
+
+class ManifestError(IvmhostError):
+    """A plugin manifest is wrong. ``file`` and ``key`` say where (``key`` may be empty when the
+    whole file is at fault); the message says what to change."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {problem}")
+        self.file = file
+        self.key = key
+        self.problem = problem
+
+
+class CapabilityError(IvmhostError):
+    """A plugin used a capability it may not use (not requested, not granted, or not offered)."""
+
+    def __init__(self, plugin: str, capability: str, why: str) -> None:
+        super().__init__(f"plugin '{plugin}' may not use capability '{capability}': {why}")
+        self.plugin = plugin
+        self.capability = capability
+
+
+class PluginError(IvmhostError):
+    """A plugin failed: it threw, ran out of time or memory, or returned what cannot cross.
+    ``plugin`` names it and ``cause`` (also ``__cause__``) is the engine's error."""
+
+    def __init__(self, plugin: str, cause: BaseException, action: str = "") -> None:
+        what = f"{type(cause).__name__}: {cause}"
+        super().__init__(f"plugin '{plugin}' failed{' in ' + action if action else ''}: {what}")
+        self.plugin = plugin
+        self.cause = cause
+        self.__cause__ = cause
+
+
+class PluginQuarantinedError(PluginError):
+    """The plugin failed too often and is quarantined: the host calls it no more until it is
+    reloaded (``host.reload(name)``)."""
