@@ -111,7 +111,7 @@ class Audit:
 
 def export_names(target: Any) -> list[str]:
     """The exports of capability ``target``'s module: a class's public methods (found without
-    instantiating it or running its properties), or a function's name and ``default``."""
+    instantiating it or running its properties), or a function's name (also the default export)."""
     if inspect.isclass(target):
         names = []
         for attr in dir(target):
@@ -121,7 +121,7 @@ def export_names(target: Any) -> list[str]:
             if callable(static) or isinstance(static, (staticmethod, classmethod)):
                 names.append(attr)
         return names
-    return [getattr(target, "__name__", "default"), "default"]
+    return [getattr(target, "__name__", "call")]
 
 
 class LentCapability:
@@ -130,8 +130,10 @@ class LentCapability:
     def __init__(self, target: Any, grant: Grant, audit: Audit) -> None:
         self.name = grant.capability
         self.exports: dict[str, Any] = {}
+        self.default: str | None = None  # the export that is also the module's default
+        factory: Any = target
         if inspect.isclass(target):
-            instance = target(grant) if _takes_argument(target) else target()
+            instance = factory(grant) if _takes_argument(target) else factory()
             for attr in export_names(target):
                 self.exports[attr] = _counted(getattr(instance, attr), audit.entry(self.name, attr), audit)
         else:
@@ -139,19 +141,17 @@ class LentCapability:
             if "grant" in _keyword_only(target):
                 function = _bind_grant(target, grant)
             export = export_names(target)[0]
-            wrapped = _counted(function, audit.entry(self.name, export), audit, template=target)
-            self.exports[export] = wrapped
-            self.exports.setdefault("default", wrapped)
+            self.exports[export] = _counted(function, audit.entry(self.name, export), audit, template=target)
+            self.default = export
 
     def module_source(self) -> str:
         """The ES module ``ivmhost:<name>``: its exports come from import.meta, which only this
         module's own code can read, and are removed from it before any other code runs."""
         lines = ["const lent = import.meta.ivmhost;", "delete import.meta.ivmhost;"]
         for name in self.exports:
-            if name == "default":
-                lines.append("export default lent.default;")
-            else:
-                lines.append(f"export const {name} = lent.{name};")
+            lines.append(f"export const {name} = lent.{name};")
+        if self.default is not None:
+            lines.append(f"export default {self.default};")
         return "\n".join(lines) + "\n"
 
 

@@ -261,6 +261,7 @@ class Reference(_Handle):
         *,
         arguments: TransferOptions | None = None,
         timeout: float | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
     ) -> None: ...
     def apply_sync_promise(
         self,

@@ -7,6 +7,7 @@ Import the public names from :mod:`ivmhost`, not from here.
 """
 
 import atexit
+import sys
 import datetime
 import inspect
 import weakref

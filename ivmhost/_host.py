@@ -20,7 +20,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -31,6 +31,7 @@ import attrs
 import pluggy
 
 from ivmhost._capabilities import Audit, AuditEntry, Grant, LentCapability, capability_name, export_names
+from ivmhost._async import Waker
 from ivmhost._engine import Isolate, Module, Reference
 from ivmhost._errors import (
     CapabilityError,
@@ -210,6 +211,8 @@ class _Realm:
         self.paths: dict[int, Path] = {}  # id(Module) -> its file
         self.functions: dict[str, Reference] = {}
         self.export_kinds: dict[str, str] = {}
+        self.failure: BaseException | None = None  # the last timer callback that failed
+        self.waker: Waker | None = None  # a task waiting on this realm hears of failures
         self.context = instance.isolate.create_context_sync()
         logger = self.plugin.logger
         levels = {"log": logging.INFO, "info": logging.INFO, "warn": logging.WARNING,
@@ -306,9 +309,17 @@ class _Realm:
         if self.closed or self.instance.isolate.is_disposed:
             return
         try:
-            self.fire_ref.apply_ignored(None, [timer], timeout=self.timeout_ms)
+            self.fire_ref.apply_ignored(None, [timer], timeout=self.timeout_ms, on_error=self._step_failed)
         except IvmhostError:
             pass  # the isolate went away between the check and the call: the timer dies with it
+
+    def _step_failed(self, error: BaseException) -> None:
+        """A timer callback timed out or hit the memory limit (the runtime catches what JavaScript
+        throws): counted, logged, and the task running in this realm (if any) fails with it."""
+        self.plugin._timer_failed(error)
+        self.failure = error
+        if self.waker is not None:
+            self.waker.wake()
 
     def close(self) -> None:
         if self.closed:
@@ -407,7 +418,7 @@ class Plugin:
         self.audit_log = Audit()
         for name in sorted(grants):
             target = host._capabilities[name]
-            for method in export_names(target)[: None if inspect.isclass(target) else 1]:
+            for method in export_names(target):
                 self.audit_log.entry(name, method)
         self._lock = threading.Lock()
         self._counts = collections.Counter[str]()
@@ -464,6 +475,16 @@ class Plugin:
         """Async twin of :meth:`call`."""
         return await self._invoke_async(export, args, hook=False)
 
+    def _hook_callers(self, export: str) -> tuple[Callable[[tuple[Any, ...]], Any],
+                                                  Callable[[tuple[Any, ...]], Awaitable[Any]]]:
+        def call(args: tuple[Any, ...]) -> Any:
+            return self._invoke(export, args, hook=True)
+
+        async def call_async(args: tuple[Any, ...]) -> Any:
+            return await self._invoke_async(export, args, hook=True)
+
+        return call, call_async
+
     def _invoke(self, export: str, args: tuple[Any, ...], *, hook: bool) -> Any:
         instance = self._ready(hook)
         if instance is None:
@@ -511,10 +532,30 @@ class Plugin:
             function = realm.functions.get(export)
             if function is None:
                 raise PluginError(self.name, LookupError(self._no_export(export, realm)), f"task '{export}'")
-            try:
-                value = await function.apply(None, list(args), result=_PROMISE, timeout=self.manifest.limits.call_timeout_ms)
-            except _FAULTS as exc:
-                return self._fault(exc, export, False)
+            waker = realm.waker = Waker()
+            outcome: list[tuple[bool, Any]] = []
+            async with anyio.create_task_group() as group:
+
+                async def watch() -> None:
+                    # A timer step of this task that times out leaves its promise pending forever.
+                    if realm.failure is None:
+                        await waker.wait()
+                    group.cancel_scope.cancel()
+
+                group.start_soon(watch)
+                try:
+                    value = await function.apply(None, list(args), result=_PROMISE,
+                                                 timeout=self.manifest.limits.call_timeout_ms)
+                    outcome.append((True, value))
+                except _FAULTS as exc:
+                    outcome.append((False, exc))
+                group.cancel_scope.cancel()
+            if not outcome:
+                assert realm.failure is not None
+                outcome.append((False, realm.failure))
+            ok, value = outcome[0]
+            if not ok:
+                return self._fault(value, export, False)
             return None if value is undefined else value
         finally:
             instance.drop_task_realm(realm)
@@ -577,10 +618,8 @@ class Plugin:
     def _fault(self, exc: BaseException, export: str, hook: bool) -> None:
         """Count a failed call and do what the policy says: raise PluginError, skip, quarantine."""
         policy = self.host._policy
+        self._count_failure(exc)
         with self._lock:
-            self._counts["errors"] += 1
-            self._counts["timeouts"] += isinstance(exc, ScriptTimeoutError)
-            self._counts["memory_limit_hits"] += isinstance(exc, MemoryLimitError)
             self._failures_in_row += 1
             in_row = self._failures_in_row
         action = f"hook '{export}'" if hook else f"'{export}'"
@@ -591,6 +630,17 @@ class Plugin:
         if policy.skip and hook:
             return None
         raise PluginError(self.name, exc, action) from exc
+
+    def _count_failure(self, error: BaseException) -> None:
+        with self._lock:
+            self._counts["errors"] += 1
+            self._counts["timeouts"] += isinstance(error, ScriptTimeoutError)
+            # A hit is a call the limit stopped, not each call refused by the dead isolate after it.
+            self._counts["memory_limit_hits"] += isinstance(error, MemoryLimitError) and "during execution" in str(error)
+
+    def _timer_failed(self, error: BaseException) -> None:
+        self._count_failure(error)
+        self.logger.warning("a timer callback failed: %s: %s", type(error).__name__, error)
 
     def _restart(self) -> None:
         old = self._instance
@@ -613,6 +663,9 @@ class Plugin:
                 raise denied from None
             raise PluginError(self.name, exc, "load") from exc
         self._instance = instance
+        # The CPU budget counts from the isolate's birth (its start-up included).
+        self._cpu_samples.clear()
+        self._cpu_samples.append((time.monotonic(), 0))
 
     def check_capability(self, name: str) -> CapabilityRequest:
         request = self.manifest.capability(name)
@@ -682,15 +735,18 @@ class PluginTask:
         return self._result
 
     async def _run(self) -> None:
+        finished = False
         try:
             with self._scope:
                 try:
                     self._result = await self.plugin._run_task(self.export, self.args)
-                except (PluginError, IvmhostError) as exc:
+                except IvmhostError as exc:  # PluginError and friends: the task's outcome
                     self._error = exc
                     self.plugin.logger.warning("task %s failed: %s", self.export, exc)
-            self.cancelled = self._scope.cancelled_caught
+                finished = True
         finally:
+            # Not finished: cancelled, by task.cancel() or by the host's block ending.
+            self.cancelled = not finished
             self._done.set()
 
 
@@ -720,7 +776,8 @@ class PluginHost:
     ) -> None:
         self.plugin_manager = plugin_manager or pluggy.PluginManager(PROJECT)
         if hookspecs is not None:
-            for spec in hookspecs if isinstance(hookspecs, (list, tuple)) else [hookspecs]:
+            specs: list[Any] = list(hookspecs) if isinstance(hookspecs, (list, tuple)) else [hookspecs]
+            for spec in specs:
                 self.plugin_manager.add_hookspecs(spec)
         self._capabilities: dict[str, Any] = {}
         for target in capabilities:
@@ -816,11 +873,7 @@ class PluginHost:
             argnames = hook_argnames(self.plugin_manager, export)
             if argnames is None or plugin.exports[export] != "function":
                 continue
-            setattr(proxy, export, js_hook_impl(
-                export, argnames,
-                lambda args, export=export: plugin._invoke(export, args, hook=True),
-                lambda args, export=export: plugin._invoke_async(export, args, hook=True),
-            ))
+            setattr(proxy, export, js_hook_impl(export, argnames, *plugin._hook_callers(export)))
         self.plugin_manager.register(proxy, name=plugin.name)
 
     def _quarantine(self, plugin: Plugin) -> None:

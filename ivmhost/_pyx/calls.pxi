@@ -45,8 +45,35 @@ async def await_op(Isolate isolate, _OpBox box):
         raise_failure(box.op.get().failure, isolate)
 
 
-cdef int post_ignored(Isolate isolate, shared_ptr[Op] op) except -1:
-    isolate._h().Post(op, NULL, NULL)
+cdef class _ErrorReport:
+    """Hands an ignored call's error to ``on_error`` (the engine calls ``wake`` when it is done)."""
+    cdef _OpBox box
+    cdef Isolate isolate
+    cdef object on_error
+
+    def wake(self):
+        cdef Op* op = self.box.op.get()
+        if op.failure.kind == FailKind.kNone or op.failure.kind == FailKind.kCancelled:
+            return
+        error = failure_to_exception(op.failure, self.isolate)
+        try:
+            self.on_error(error)
+        except Exception as exc:
+            # Nobody is waiting for this call: report like any unraisable error instead of losing it.
+            sys.unraisablehook(sys.UnraisableHookArgs(type(exc), exc, exc.__traceback__, "ivmhost on_error", self.on_error))
+
+
+cdef int post_ignored(Isolate isolate, shared_ptr[Op] op, object on_error=None) except -1:
+    cdef _ErrorReport report
+    if on_error is None:
+        isolate._h().Post(op, NULL, NULL)
+        return 0
+    report = _ErrorReport.__new__(_ErrorReport)
+    report.box = box_op(op)
+    report.isolate = isolate
+    report.on_error = on_error
+    Py_INCREF(report)  # released by _on_done
+    isolate._h().Post(op, _on_done, <void*>report)
     return 0
 
 

@@ -263,12 +263,15 @@ cdef class Reference(_Handle):
             return self._host_apply(args)
         return await call_async(self._isolate, box_op(self._apply_op(receiver, args, arguments, result, timeout, False)), result)
 
-    def apply_ignored(self, receiver=None, args=(), *, arguments=None, timeout=None):
-        """Queue a call; returns None at once and drops the result and any error."""
+    def apply_ignored(self, receiver=None, args=(), *, arguments=None, timeout=None, on_error=None):
+        """Queue a call; returns None at once and drops the result. Errors are dropped too,
+        unless ``on_error(exception)`` is given: it runs on the isolate's thread, after the call."""
         if self._host:
             self._host_apply(args)
             return None
-        post_ignored(self._isolate, self._apply_op(receiver, args, arguments, None, timeout, True))
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable, not {type(on_error).__name__}")
+        post_ignored(self._isolate, self._apply_op(receiver, args, arguments, None, timeout, True), on_error)
 
     def apply_sync_promise(self, receiver=None, args=(), *, arguments=None, result=None, timeout=None):
         """Call the function and block until the promise it returns settles; return its value.

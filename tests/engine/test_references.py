@@ -271,3 +271,20 @@ def test_async_reference_methods_under_both_backends_smoke() -> None:
 
     for backend in ("asyncio", "trio"):
         assert anyio.run(main, backend=backend) == [42, 5, {"n": 5}, True]
+
+
+def test_apply_ignored_can_report_errors(context: ivmhost.Context) -> None:
+    import queue
+
+    errors: queue.Queue[BaseException] = queue.Queue()
+    fail = context.eval_sync("(x) => { if (x === 'throw') throw new TypeError('bad ' + x); while (x === 'spin') {} return x }",
+                             reference=True)
+    fail.apply_ignored(None, ["fine"], on_error=errors.put)
+    fail.apply_ignored(None, ["throw"], on_error=errors.put)
+    fail.apply_ignored(None, ["spin"], timeout=20, on_error=errors.put)
+    first, second = errors.get(timeout=10), errors.get(timeout=10)
+    assert isinstance(first, ivmhost.JSError) and str(first) == "TypeError: bad throw"
+    assert isinstance(second, ivmhost.ScriptTimeoutError)
+    assert errors.empty()  # the call that succeeded reported nothing
+    with pytest.raises(TypeError, match="on_error must be callable, not int"):
+        fail.apply_ignored(None, [], on_error=3)
