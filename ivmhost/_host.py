@@ -14,6 +14,7 @@ Built on the public engine API only (DESIGN.md, "Host framework"). The pieces:
 from __future__ import annotations
 
 import collections
+import functools
 import heapq
 import inspect
 import itertools
@@ -59,6 +60,8 @@ _RUNTIME_FILE = Path(__file__).with_name("runtime.js")
 _PROMISE = TransferOptions(promise=True)
 _REFERENCE = TransferOptions(reference=True)
 _CAPABILITY_PREFIX = "ivmhost:"
+# The engine's refusal to block an event loop's thread on a promise (calls.pxi, call_sync).
+_BLOCKING_LOOP = "This function may not be called from the default thread"
 
 
 # -- policies and reports ---------------------------------------------------------------------
@@ -198,6 +201,12 @@ class _TimerService:
 # -- one context of a plugin ------------------------------------------------------------------
 
 
+@functools.cache
+def _runtime_source() -> str:
+    return _RUNTIME_FILE.read_text(encoding="utf-8")
+
+
+
 class _Realm:
     """A context with the plugin runtime and the plugin's module graph."""
 
@@ -233,9 +242,8 @@ class _Realm:
             return (time.monotonic() - self.started) * 1000
 
         bridge = {"log": log, "schedule": schedule, "cancel": cancel, "now": now}
-        source = _RUNTIME_FILE.read_text(encoding="utf-8")
         self.fire_ref = self.context.eval_closure_sync(
-            f"return ({source})($0)", [bridge], result=_REFERENCE, timeout=self.timeout_ms,
+            f"return ({_runtime_source()})($0)", [bridge], result=_REFERENCE, timeout=self.timeout_ms,
             filename="ivmhost:runtime",
         )
 
@@ -495,6 +503,8 @@ class Plugin:
             self._count("calls")
             value = function.apply_sync_promise(None, list(args), timeout=self.manifest.limits.call_timeout_ms)
         except _FAULTS as exc:
+            if str(exc).startswith(_BLOCKING_LOOP):
+                raise  # the application's mistake (a sync call from async code), not the plugin's
             return self._fault(exc, export, hook)
         self._succeeded(instance)
         return None if value is undefined else value

@@ -114,3 +114,13 @@ def test_check_reports_what_looks_wrong(make_plugin, make_host) -> None:  # type
         "p: export 'on_mesage' matches no hook (hooks: on_message, pick); list it in the manifest's tasks if it is a task"
     )
     assert problems[1].message == "was granted capability 'kv' but never imports it"
+
+
+@pytest.mark.anyio
+async def test_a_sync_hook_from_async_code_that_must_wait_is_the_callers_error(make_plugin, make_host) -> None:  # type: ignore[no-untyped-def]
+    host = make_host(on_fault=ivmhost.Quarantine(after=1))
+    plugin = host.load(make_plugin("later", "export async function on_message(m) { await new Promise((r) => setTimeout(r, 5)); return m; }"))
+    with pytest.raises(ivmhost.IvmhostError, match="may not be called from the default thread.*await the async variant"):
+        host.hook.on_message(message="m", channel="c")
+    assert plugin.state == "active" and plugin.metrics.errors == 0
+    assert await host.ahook.on_message(message="m", channel="c") == ["m"]
