@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -148,10 +149,13 @@ class LentCapability:
         """The ES module ``ivmhost:<name>``: its exports come from import.meta, which only this
         module's own code can read, and are removed from it before any other code runs."""
         lines = ["const lent = import.meta.ivmhost;", "delete import.meta.ivmhost;"]
-        for name in self.exports:
-            lines.append(f"export const {name} = lent.{name};")
+        # Local names are generated: a method may be named like a reserved word (`delete`), which
+        # an export name may be but a variable may not.
+        local = {name: f"${i}" for i, name in enumerate(self.exports)}
+        lines += [f"const {local[name]} = lent[{json.dumps(name)}];" for name in self.exports]
+        lines.append("export { " + ", ".join(f"{local[name]} as {name}" for name in self.exports) + " };")
         if self.default is not None:
-            lines.append(f"export default {self.default};")
+            lines.append(f"export default {local[self.default]};")
         return "\n".join(lines) + "\n"
 
 

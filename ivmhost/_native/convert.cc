@@ -250,7 +250,8 @@ class Copier {
     for (size_t i = 0; i < keys_.size(); ++i) {
       if (keys_[i] == key) return PutRaw('K', static_cast<uint32_t>(i));
     }
-    if (keys_.size() < kFlatKeyTable) keys_.push_back(key);
+    // Global handles: the table outlives the per-element handle scopes the keys were read in.
+    if (keys_.size() < kFlatKeyTable) keys_.emplace_back(isolate_, key);
     WriteString(key);
   }
 
@@ -357,7 +358,7 @@ class Copier {
   bool flat_;
   std::string* buf_ = nullptr;      // the flat buffer being written, when inside a composite
   std::vector<Val>* side_ = nullptr;
-  std::vector<v8::Local<v8::String>> keys_;
+  std::vector<v8::Global<v8::String>> keys_;
   int depth_ = 0;
   v8::Local<v8::Value> object_prototype_;
   int max_depth_ = DepthBudget();

@@ -69,6 +69,14 @@ def test_keys_beyond_the_key_table_and_repeated_keys(context: ivmhost.Context) -
     assert list(out[7]) == [f"key{k}" for k in range(100)]
 
 
+def test_the_key_table_never_confuses_keys_read_in_different_scopes(context: ivmhost.Context) -> None:
+    # Keys are read inside per-element handle scopes; the table must not keep handles to them.
+    out = context.eval_sync("[{x: 1}, [[{y: 2}]], 3, {a: 1}, {b: 2, x: 3}, [{a: 4, y: 5}], {[String(7)]: 8, [String(7)]: 9}]")
+    assert out == [{"x": 1}, [[{"y": 2}]], 3, {"a": 1}, {"b": 2, "x": 3}, [{"a": 4, "y": 5}], {"7": 9}]
+    many = context.eval_sync("Array.from({length: 300}, (_, i) => ({['k' + (i % 70)]: i, ['k' + ((i + 1) % 70)]: -i}))")
+    assert many == [{f"k{i % 70}": i, f"k{(i + 1) % 70}": -i} for i in range(300)]
+
+
 def test_two_byte_and_lone_surrogate_keys(context: ivmhost.Context) -> None:
     obj = {"plain": 1, "€": 2, "\udc00": 3, "😀": 4, "": 5}
     out = context.eval_sync("(o) => [o, o, o, o]", reference=True).apply_sync(None, [obj])
