@@ -31,7 +31,7 @@ class NotesHooks:
         """The commands a plugin serves: ``[{"name": "md", "help": "render a note as HTML"}]``."""
 
     @hookspec(firstresult=True)
-    def run_command(self, name: str, args: str, note: dict[str, Any] | None) -> str | None:  # type: ignore[empty-body]
+    def run_command(self, name: str, args: str, note: dict[str, Any] | None) -> str | None:
         """Run command ``name`` with its argument text, on the current note (or None); the plugin
         serving it answers with text, the others return nothing."""
 
