@@ -14,7 +14,7 @@ SOURCES := $(wildcard ivmhost/*.pyx ivmhost/_pyx/*.pxi ivmhost/_native/*.cc ivmh
 .PHONY: run test setup v8 deps build bench clean fixtures
 
 run: setup
-	$(PYTHON) examples/quickstart.py
+	$(PYTHON) examples/notes_app.py
 
 test: setup fixtures
 	$(PYTHON) -m pytest tests
