@@ -10,6 +10,7 @@ import atexit
 import sys
 import datetime
 import inspect
+import json
 import weakref
 import traceback
 import types

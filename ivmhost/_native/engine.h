@@ -106,6 +106,10 @@ struct Failure {
 struct PromiseTicket {
   std::weak_ptr<IsolateHandle> isolate;
   uint64_t id = 0;
+  // The timeout of the call that made the promise: the JavaScript its settlement resumes gets the
+  // same budget (an async host function must not be a way around a call's timeout).
+  double timeout_ms = 0;
+  uint64_t origin = 0;  // see Op::origin
 };
 
 // The methods of a Reference as JavaScript sees it (isolated-vm's camelCase names).
@@ -166,6 +170,10 @@ class Op {
   bool await_promise = false;
   ResultMode promise_mode = ResultMode::kCopyStrict;
   void* waiter = nullptr;
+  // The awaited call this work continues (internal): a call with await_promise is its own origin;
+  // host promises made meanwhile carry it, and the work that settles them too. If that work is
+  // stopped (a timeout), the origin's waiter hears it instead of waiting forever.
+  uint64_t origin = 0;
   // Runs inside the isolate (locked, entered, with a handle scope). Internal.
   virtual void Run(IsolateHolder& holder) = 0;
 };
@@ -198,6 +206,10 @@ std::shared_ptr<Op> MakeReferenceGet(uint64_t reference, Val key, ResultMode mod
 std::shared_ptr<Op> MakeReferenceSet(uint64_t reference, Val key, Val value);
 std::shared_ptr<Op> MakeReferenceDelete(uint64_t reference, Val key);
 std::shared_ptr<Op> MakeHeapStatistics();
+// CPU profiles: the stop op's result is an array of kString items, each a profile's JSON (data,
+// UTF-8) with the id of the thread it was recorded on (number).
+std::shared_ptr<Op> MakeStartCpuProfiler(std::string title);
+std::shared_ptr<Op> MakeStopCpuProfiler(std::string title);
 // Modules. CompileModule's result: handle = module id, items = the dependency specifiers.
 std::shared_ptr<Op> MakeCompileModule(StrArg code, CompileOptions origin, std::shared_ptr<HostFunction> meta);
 // `resolver` is called with (specifier, referrer module id) and returns the dependency's id.

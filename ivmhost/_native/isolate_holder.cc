@@ -228,6 +228,7 @@ void IsolateHolder::FinishDispose() {
   {
     v8::Locker locker(isolate_);
     v8::Isolate::Scope scope(isolate_);
+    DisposeProfilers();
     handles_.clear();
     module_ids_.clear();
     rejections_.clear();
@@ -290,9 +291,13 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
   uint64_t seq = 0;
   uint64_t timer = 0;
   bool cancelled_before_start = false;
+  if (op.await_promise && op.origin == 0) op.origin = next_origin_++;
   if (outermost) {
+    outer_timeout_ms_ = op.timeout_ms;
+    current_origin_ = op.origin;
     isolate_->SetStackLimit(ThreadStackLimit());
     ProcessPendingReleases();
+    if (!profile_titles_.empty()) EnsureThreadProfiler();
   }
   {
     std::lock_guard<std::mutex> lock(term_mu_);
@@ -400,6 +405,9 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
   }
   op.failure.stack = std::move(stack);
   op.result = Val();
+  // Work continuing an awaited call (settling a host promise) was stopped: that call's promise
+  // can never settle now, so its waiter hears why instead of waiting forever.
+  if (op.origin != 0 && !op.await_promise && op.failure.kind != FailKind::kCancelled) FailWatch(op.origin, op.failure);
 }
 
 // A call made from inside another (a host callback calling back in). A stop requested for this

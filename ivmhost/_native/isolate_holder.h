@@ -1,6 +1,7 @@
 // IsolateHolder owns one v8::Isolate: its lock, its executor thread, its handles, its limits.
 #pragma once
 
+#include <v8-profiler.h>
 #include <v8.h>
 
 #include <atomic>
@@ -117,6 +118,11 @@ class IsolateHolder final : public IsolateHandle,
   // An uninitialised backing store counted against the memory limit; null when it would not fit.
   std::shared_ptr<v8::BackingStore> NewBackingStore(size_t size);
 
+  // CPU profiles (profiler.cc); isolate locked.
+  void StartCpuProfiler(const std::string& title);
+  std::vector<std::pair<uint64_t, std::string>> StopCpuProfiler(const std::string& title);
+  void EnsureThreadProfiler();
+
   size_t memory_limit_bytes() const { return memory_limit_; }
   size_t external_bytes() const;
 
@@ -220,6 +226,9 @@ class IsolateHolder final : public IsolateHandle,
   };
   std::vector<Rejection> rejections_;
   std::unordered_map<uint64_t, v8::Global<v8::Promise::Resolver>> host_promises_;
+  double outer_timeout_ms_ = 0;  // the outermost running call's timeout (0: none)
+  uint64_t current_origin_ = 0;  // the outermost running call's origin (see Op::origin)
+  uint64_t next_origin_ = 1;
   uint64_t next_host_promise_ = 1;
   struct ResultPromise {
     v8::Global<v8::Context> context;
@@ -233,6 +242,7 @@ class IsolateHolder final : public IsolateHandle,
     IsolateHolder* holder;
     void* waiter;
     ResultMode mode;
+    uint64_t id;  // the origin of the call whose promise it watches
   };
  private:
   std::vector<Watch*> watches_;
@@ -241,12 +251,19 @@ class IsolateHolder final : public IsolateHandle,
   static void WatchSettled(const v8::FunctionCallbackInfo<v8::Value>& info, bool rejected);
   // Tells every host waiter that its promise will never settle (the isolate is going away).
   void AbandonWatches();
+  // Settles watch `id` with `failure` (work continuing its call was stopped).
+  void FailWatch(uint64_t id, const Failure& failure);
   v8::Global<v8::FunctionTemplate> reference_template_;
   v8::Global<v8::FunctionTemplate> external_copy_template_;
  public:
   // The JavaScript face of an ExternalCopy (copy(), copyInto(), release()).
   v8::Local<v8::FunctionTemplate> ExternalCopyTemplate();
  private:
+
+  // Profiles being recorded, and a profiler per thread that entered the isolate meanwhile.
+  std::vector<std::string> profile_titles_;
+  std::vector<std::pair<uint64_t, v8::CpuProfiler*>> profilers_;
+  void DisposeProfilers();
 
   std::mutex release_mu_;
   std::vector<uint64_t> pending_releases_;

@@ -3,7 +3,10 @@
 #include <libplatform/libplatform.h>
 #include <v8.h>
 
+#include <signal.h>
+
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -52,6 +55,14 @@ void EnsureV8() {
   std::call_once(g_init_once, [] {
     // IVMHOST_V8_FLAGS: V8 flags for diagnosis (e.g. "--trace-gc"); applied before initialisation.
     if (const char* flags = std::getenv("IVMHOST_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);
+    // V8's CPU profiler samples threads with SIGPROF and puts back the previous handler when its
+    // last profiler stops; a signal still in flight then would kill the process (SIGPROF's default
+    // action). Ignoring it underneath makes a late one harmless. Python does not use SIGPROF.
+    struct sigaction current;
+    if (sigaction(SIGPROF, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
+        !(current.sa_flags & SA_SIGINFO)) {
+      std::signal(SIGPROF, SIG_IGN);
+    }
     // Debian's libnode uses the system ICU: no data file to point at.
     v8::V8::InitializeICU();
     g_platform = v8::platform::NewDefaultPlatform().release();

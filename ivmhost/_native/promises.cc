@@ -11,6 +11,8 @@ PromiseTicket IsolateHolder::AddHostPromise(v8::Local<v8::Promise::Resolver> res
   PromiseTicket ticket;
   ticket.isolate = std::weak_ptr<IsolateHandle>(shared_from_this());
   ticket.id = next_host_promise_++;
+  ticket.timeout_ms = outer_timeout_ms_;
+  ticket.origin = current_origin_;
   host_promises_[ticket.id].Reset(isolate_, resolver);
   return ticket;
 }
@@ -68,8 +70,10 @@ std::shared_ptr<Op> MakeSettleHostPromise(uint64_t id, Val value, Failure failur
 bool SettleHostPromise(const PromiseTicket& ticket, Val value, Failure failure) {
   std::shared_ptr<IsolateHandle> isolate = ticket.isolate.lock();
   if (!isolate || isolate->IsDisposed()) return false;
-  isolate->Post(MakeSettleHostPromise(ticket.id, std::move(value), std::move(failure)), nullptr,
-                nullptr);
+  std::shared_ptr<Op> op = MakeSettleHostPromise(ticket.id, std::move(value), std::move(failure));
+  op->timeout_ms = ticket.timeout_ms;
+  op->origin = ticket.origin;
+  isolate->Post(op, nullptr, nullptr);
   return true;
 }
 
@@ -113,8 +117,10 @@ void IsolateHolder::FinishResultPromise(Op& op) {
     op.failure.message = "This function may not be called from the default thread";
     return;
   }
-  auto* watch = new Watch{this, op.waiter, mode};
-  v8::Local<v8::External> data = v8::External::New(isolate_, watch);
+  auto* watch = new Watch{this, op.waiter, mode, op.origin};
+  // The handlers find the watch by id: one failed through FailWatch is gone, and a new watch may
+  // since live at its address.
+  v8::Local<v8::External> data = v8::External::New(isolate_, reinterpret_cast<void*>(op.origin));
   v8::Local<v8::Function> on_fulfilled, on_rejected;
   // `then` may run guest code (a species constructor): catch what it throws.
   v8::TryCatch try_catch(isolate_);
@@ -140,11 +146,12 @@ void IsolateHolder::WatchRejected(const v8::FunctionCallbackInfo<v8::Value>& inf
 }
 
 void IsolateHolder::WatchSettled(const v8::FunctionCallbackInfo<v8::Value>& info, bool rejected) {
-  auto* watch = static_cast<Watch*>(info.Data().As<v8::External>()->Value());
-  IsolateHolder* self = watch->holder;
+  auto id = reinterpret_cast<uint64_t>(info.Data().As<v8::External>()->Value());
+  IsolateHolder* self = From(info.GetIsolate());
   auto& list = self->watches_;
-  auto it = std::find(list.begin(), list.end(), watch);
-  if (it == list.end()) return;  // settled already
+  auto it = std::find_if(list.begin(), list.end(), [id](Watch* w) { return w->id == id; });
+  if (it == list.end()) return;  // settled already (or failed through FailWatch)
+  Watch* watch = *it;
   list.erase(it);
   v8::Local<v8::Context> context = self->isolate_->GetCurrentContext();
   Val value;
@@ -156,6 +163,19 @@ void IsolateHolder::WatchSettled(const v8::FunctionCallbackInfo<v8::Value>& info
     ToVal(*self, context, info[0], watch->mode, &value, &failure, true);
   }
   Hooks().settled(watch->waiter, failure.ok() ? &value : nullptr, failure.ok() ? nullptr : &failure);
+  delete watch;
+}
+
+void IsolateHolder::FailWatch(uint64_t id, const Failure& failure) {
+  auto it = std::find_if(watches_.begin(), watches_.end(), [id](Watch* w) { return w->id == id; });
+  if (it == watches_.end()) return;
+  Watch* watch = *it;
+  watches_.erase(it);
+  Failure copy;
+  copy.kind = failure.kind;
+  copy.message = failure.message;
+  copy.stack = failure.stack;
+  Hooks().settled(watch->waiter, nullptr, &copy);
   delete watch;
 }
 

@@ -171,6 +171,8 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
     shared_ptr[Op] MakeReferenceSet(uint64_t reference, Val key, Val value)
     shared_ptr[Op] MakeReferenceDelete(uint64_t reference, Val key)
     shared_ptr[Op] MakeHeapStatistics()
+    shared_ptr[Op] MakeStartCpuProfiler(string title)
+    shared_ptr[Op] MakeStopCpuProfiler(string title)
     shared_ptr[Op] MakeCompileModule(StrArg code, CompileOptions origin, shared_ptr[HostFunction] meta)
     shared_ptr[Op] MakeInstantiateModule(uint64_t module, uint64_t context, shared_ptr[HostFunction] resolver)
     shared_ptr[Op] MakeEvaluateModule(uint64_t module)

@@ -110,3 +110,20 @@ async def test_memory_limit_in_an_async_call(make_isolate) -> None:  # type: ign
         await context.eval("const a = []; for (;;) a.push({})")
     with pytest.raises(ivmhost.MemoryLimitError):
         await context.eval("1")
+
+
+@pytest.mark.anyio
+async def test_a_timeout_also_bounds_the_javascript_an_async_callback_resumes(context: ivmhost.Context) -> None:
+    async def slow(x: int) -> int:
+        await anyio.sleep(0.01)
+        return x
+
+    spin = context.eval_closure_sync(
+        "return async (n) => { const got = await $0(n); if (got === 1) while (true) {} return got }",
+        [ivmhost.Callback(slow, async_=True)], result=ivmhost.TransferOptions(reference=True))
+    began = time.monotonic()
+    with pytest.raises(ivmhost.ScriptTimeoutError, match="Script execution timed out."):
+        await spin.apply(None, [1], result=ivmhost.TransferOptions(promise=True), timeout=100)
+    assert time.monotonic() - began < 5
+    # The isolate is still usable, and a continuation that finishes in time settles as usual.
+    assert await spin.apply(None, [2], result=ivmhost.TransferOptions(promise=True), timeout=1000) == 2
