@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -324,6 +323,8 @@ class _Realm:
     def _step_failed(self, error: BaseException) -> None:
         """A timer callback timed out or hit the memory limit (the runtime catches what JavaScript
         throws): counted, logged, and the task running in this realm (if any) fails with it."""
+        if self.closed:
+            return  # a timer queued before the realm closed, refused since: not a failure
         self.plugin._timer_failed(error)
         self.failure = error
         if self.waker is not None:
@@ -334,11 +335,24 @@ class _Realm:
             return
         self.closed = True
         self.plugin.host._timers.forget(self)
+        for module in [*self.modules.values(), *self.capability_modules.values()]:
+            self.instance.realm_of.pop(id(module), None)
         if not self.instance.isolate.is_disposed:
             try:
+                # Released first: a timer already queued on the isolate's thread then finds the
+                # runtime's fire() gone and runs nothing. Then the modules and the context go.
+                self.fire_ref.release()
+                for function in self.functions.values():
+                    function.release()
+                for module in [*self.modules.values(), *self.capability_modules.values()]:
+                    module.release()
                 self.context.release()
             except IvmhostError:
-                pass  # disposed meanwhile: the context went with the isolate
+                pass  # disposed meanwhile: everything went with the isolate
+        self.functions.clear()
+        self.modules.clear()
+        self.capability_modules.clear()
+        self.paths.clear()
 
 
 # -- one isolate of a plugin ------------------------------------------------------------------
@@ -561,8 +575,8 @@ class Plugin:
                     outcome.append((False, exc))
                 group.cancel_scope.cancel()
             if not outcome:
-                assert realm.failure is not None
-                outcome.append((False, realm.failure))
+                assert realm.failure is not None  # counted already, by _timer_failed
+                return self._fault(realm.failure, export, False, counted=True)
             ok, value = outcome[0]
             if not ok:
                 return self._fault(value, export, False)
@@ -625,10 +639,11 @@ class Plugin:
         if self.manifest.limits.cpu_ms_per_minute is not None and not instance.isolate.is_disposed:
             self._cpu_samples.append((time.monotonic(), instance.isolate.cpu_time))
 
-    def _fault(self, exc: BaseException, export: str, hook: bool) -> None:
+    def _fault(self, exc: BaseException, export: str, hook: bool, counted: bool = False) -> None:
         """Count a failed call and do what the policy says: raise PluginError, skip, quarantine."""
         policy = self.host._policy
-        self._count_failure(exc)
+        if not counted:
+            self._count_failure(exc)
         with self._lock:
             self._failures_in_row += 1
             in_row = self._failures_in_row
@@ -763,6 +778,18 @@ class PluginTask:
 # -- the host ---------------------------------------------------------------------------------
 
 
+class _HookProxy:
+    """What pluggy registers for a JavaScript plugin: its hook implementations as attributes.
+    (Compared by identity: pluggy refuses a second plugin equal to one it holds.)"""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"<ivmhost JavaScript plugin {self._name}>"
+
+
+
 class PluginHost:
     """Loads plugins and lends them the application's capabilities; calls them through pluggy.
 
@@ -878,7 +905,7 @@ class PluginHost:
         return frozenset(granted)
 
     def _register_hooks(self, plugin: Plugin) -> None:
-        proxy = SimpleNamespace()
+        proxy = _HookProxy(plugin.name)
         for export in plugin.exports:
             argnames = hook_argnames(self.plugin_manager, export)
             if argnames is None or plugin.exports[export] != "function":

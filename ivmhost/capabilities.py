@@ -23,6 +23,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,8 @@ def kv_store(path: str | Path = ":memory:") -> type:
                 connection.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (self._ns, str(key), json.dumps(value)))
             return value
 
+    # The connection lives as long as the capability class (a host keeps it while it runs).
+    weakref.finalize(KV, connection.close)
     return KV
 
 

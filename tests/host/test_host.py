@@ -269,3 +269,11 @@ def test_fault_policy_is_checked() -> None:
         ivmhost.PluginHost(on_fault=ivmhost.Quarantine(after=0))
     with pytest.raises(TypeError, match="grants must be a mapping"):
         ivmhost.PluginHost(grants=["kv"])  # type: ignore[arg-type]
+
+
+def test_plugins_without_hooks_load_side_by_side(make_plugin, make_host) -> None:  # type: ignore[no-untyped-def]
+    host = make_host()
+    first = host.load(make_plugin("a", "export function run() { return 'a'; }", tasks=["run"]))
+    second = host.load(make_plugin("b", "export function run() { return 'b'; }", tasks=["run"]))
+    assert (first.call("run"), second.call("run")) == ("a", "b")
+    assert host.check() == []

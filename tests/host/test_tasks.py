@@ -122,3 +122,33 @@ async def test_async_calls_time_out_while_waiting_for_a_promise(make_plugin, mak
     with pytest.raises(ivmhost.PluginError, match="ScriptTimeoutError"):
         await plugin.acall("on_message", "m")
     assert plugin.metrics.timeouts == 1
+
+
+async def test_finished_tasks_leave_nothing_behind(make_plugin, make_host) -> None:  # type: ignore[no-untyped-def]
+    # Each task gets a context of its own (about 250 KB of a 32 MB heap if it were kept): 150 tasks
+    # in a row would hit the memory limit unless every finished task releases everything.
+    host = make_host(grants=lambda manifest, request: True)
+    plugin = host.load(ticker(make_plugin))
+    async with host:
+        for _ in range(150):
+            assert await host.start_task("ticker", "run", 1, 0).wait() == {"total": 1, "seen": 1}
+        assert plugin.state == "active" and plugin.metrics.memory_limit_hits == 0
+        assert await plugin.acall("on_message", "still fine") == "still fine"
+
+
+async def test_a_timeout_bounds_javascript_resumed_by_an_async_capability(make_plugin, make_host) -> None:  # type: ignore[no-untyped-def]
+    host = make_host(grants=lambda manifest, request: True)
+    plugin = host.load(make_plugin("stall", """
+        import { slow_get } from "ivmhost:kv";
+        export async function run() { await slow_get("x"); while (true) {} }
+        export function on_message(m) { return m; }
+    """, tasks=["run"], capabilities={"kv": {}}, limits={"call_timeout_ms": 100}))
+    async with host:
+        began = time.monotonic()
+        with pytest.raises(ivmhost.PluginError, match="ScriptTimeoutError"):
+            await host.start_task("stall", "run").wait()
+        assert time.monotonic() - began < 5
+        with pytest.raises(ivmhost.PluginError, match="ScriptTimeoutError"):
+            await plugin.acall("run")
+        assert await plugin.acall("on_message", "free again") == "free again"
+    assert plugin.metrics.timeouts == 2

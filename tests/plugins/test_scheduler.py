@@ -97,12 +97,9 @@ async def test_cancelling_the_task_stops_its_ticks(notes_host, notifications) ->
         # would come before it.
         answer = await host.ahook.run_command(name="remind", args="50 barrier", note=None)
         assert answer == "reminder set for 50 ms from now: barrier"
-        after = [(await notifications.anext())[2]]
-        if after[0] != "reminder: barrier":
-            after.append((await notifications.anext())[2])
-        # At most one tick more: a timer the host had already handed to the isolate's thread when
-        # the task's context was released still runs (ivmhost/_host.py: _Realm.fire, _Realm.close).
-        assert after in (["reminder: barrier"], [f"tick {4 + len(stopped)}", "reminder: barrier"])
+        # Not one tick more: a timer already queued on the isolate's thread when the task's context
+        # was released finds the runtime released and runs nothing (ivmhost/_host.py, _Realm.close).
+        assert (await notifications.anext())[2] == "reminder: barrier"
         assert notifications.drain() == []
 
 
