@@ -46,7 +46,8 @@ from ivmhost._errors import (
     TransferError,
 )
 from ivmhost._hooks import PROJECT, AsyncHookRelay, hook_argnames, hook_names, js_hook_impl
-from ivmhost._manifest import MANIFEST_NAME, CapabilityRequest, Limits, Manifest
+from ivmhost._manifest import ISOLATIONS, MANIFEST_NAME, CapabilityRequest, Limits, Manifest
+from ivmhost._process import ProcessInstance
 from ivmhost._types import TransferOptions
 from ivmhost._undefined import undefined
 
@@ -595,7 +596,8 @@ class Plugin:
         instance = self._instance
         assert instance is not None
         policy = self.host._policy
-        if instance.isolate.is_disposed and policy.restart:
+        # A dead worker process always comes back: containing such faults is what it is for.
+        if instance.isolate.is_disposed and (policy.restart or isinstance(instance, ProcessInstance)):
             with self._lock:
                 restarts = self._counts["restarts"]
             if policy.max_restarts is None or restarts < policy.max_restarts:
@@ -676,8 +678,13 @@ class Plugin:
         self._start()
         self.logger.info("restarted with a fresh isolate")
 
+    @property
+    def isolation(self) -> str:
+        """Where the plugin runs: "isolate" (this process) or "process" (a worker process)."""
+        return self.host._isolation or self.manifest.isolation
+
     def _start(self) -> None:
-        instance = _Instance(self)
+        instance: Any = ProcessInstance(self) if self.isolation == "process" else _Instance(self)
         try:
             instance.start()
         except CapabilityError:
@@ -810,6 +817,7 @@ class PluginHost:
         ceilings: Limits | None = None,
         on_fault: FaultPolicy = "raise",
         plugin_manager: pluggy.PluginManager | None = None,
+        isolation: str | None = None,
     ) -> None:
         self.plugin_manager = plugin_manager or pluggy.PluginManager(PROJECT)
         if hookspecs is not None:
@@ -827,6 +835,9 @@ class PluginHost:
         self._grants = grants
         self.ceilings = ceilings or Limits(memory_mb=1024, call_timeout_ms=60_000)
         self._policy = _Policy.of(on_fault)
+        if isolation not in (None, *ISOLATIONS):
+            raise ValueError(f"isolation must be None (each manifest decides), 'isolate' or 'process', not {isolation!r}")
+        self._isolation = isolation
         self.plugins: dict[str, Plugin] = {}
         self._timers = _TimerService()
         self._task_group: anyio.abc.TaskGroup | None = None

@@ -19,6 +19,7 @@ from ivmhost._errors import ManifestError
 __all__ = ["API_VERSIONS", "CapabilityRequest", "Limits", "Manifest"]
 
 API_VERSIONS = ("1",)  # host API versions this ivmhost serves
+ISOLATIONS = ("isolate", "process")
 MANIFEST_NAME = "plugin.toml"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -78,6 +79,9 @@ class Manifest:
     capabilities: tuple[CapabilityRequest, ...] = ()
     tasks: tuple[str, ...] = ()
     """Exports meant for :meth:`PluginHost.start_task` (so ``check()`` does not report them)."""
+    isolation: str = "isolate"
+    """``"isolate"``: an isolate in the application's process; ``"process"``: in a worker process,
+    so a fault that aborts V8 kills only the worker."""
 
     @property
     def file(self) -> Path:
@@ -162,6 +166,11 @@ _TOP_FIELDS: dict[str, tuple[dict[str, Any], str, bool]] = {
         "exports meant to run as long-lived tasks (PluginHost.start_task)",
         False,
     ),
+    "isolation": (
+        {"type": "string", "enum": list(ISOLATIONS)},
+        "where the plugin's isolate runs: in the application's process, or in a worker process",
+        False,
+    ),
 }
 _TABLES = ("limits", "capabilities")
 
@@ -196,11 +205,15 @@ class _Validator:
         entry = self.entry(self.string(data, "entry"), folder)
         description = self.string(data, "description") if "description" in data else ""
         tasks = self.tasks(data.get("tasks", []))
+        isolation = self.string(data, "isolation") if "isolation" in data else "isolate"
+        if isolation not in ISOLATIONS:
+            raise self.fail("isolation", f"{isolation!r} is not one of {', '.join(map(repr, ISOLATIONS))}; "
+                                         "use \"process\" to run the plugin in a worker process")
         return Manifest(
             name=name, version=version, entry=entry, api=api, folder=folder, description=description,
             limits=self.limits(data.get("limits", {})),
             capabilities=self.capabilities(data.get("capabilities", {})),
-            tasks=tasks,
+            tasks=tasks, isolation=isolation,
         )
 
     def string(self, data: Mapping[str, Any], key: str) -> str:
