@@ -1,0 +1,39 @@
+"""on_catastrophic_error: the callback runs, with V8's message, before a fatal V8 error aborts the
+process. Tested in a subprocess (the process does not survive)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import sys, ivmhost
+    def report(message):
+        print("catastrophic:", message, flush=True)
+    isolate = ivmhost.Isolate(memory_limit=64, on_catastrophic_error=report)
+    print("evaluating", flush=True)
+    isolate.create_context_sync().eval_sync("new Array(2**28).fill(1.5)")
+    print("survived", flush=True)
+""")
+
+
+@pytest.mark.skipif(not os.environ.get("IVMHOST_LONG"), reason="long variant (V8 takes about a minute to abort): set IVMHOST_LONG=1")
+def test_the_callback_runs_before_the_process_aborts() -> None:
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == -6  # SIGABRT: nothing survives a fatal V8 error in-process
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "evaluating"
+    assert lines[1] == "catastrophic: out of memory in invalid table size (heap)"
+    assert "survived" not in proc.stdout
+    assert "ivmhost: fatal V8 error: out of memory in invalid table size (heap)" in proc.stderr
+
+
+def test_the_callback_must_be_callable() -> None:
+    import ivmhost
+
+    with pytest.raises(TypeError, match="on_catastrophic_error must be callable"):
+        ivmhost.Isolate(on_catastrophic_error="print")  # type: ignore[arg-type]
