@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pytest
 
 import ivmhost
+from ivmhost.testing import write_plugin
 from support import KV, Hooks
 
 
@@ -18,41 +18,14 @@ PluginMaker = Callable[..., Path]
 
 @pytest.fixture
 def make_plugin(tmp_path: Path) -> PluginMaker:
-    """Writes a plugin folder: make_plugin("name", "export function ...", limits={...},
-    capabilities={"kv": {}}, tasks=[...], files={"lib.js": "..."}) -> its path."""
+    """Writes a plugin folder under tmp_path/plugins (ivmhost.testing.write_plugin): make_plugin(
+    "name", "export function ...", limits={...}, capabilities={"kv": {}}, tasks=[...],
+    files={"lib.js": "..."}) -> its path."""
 
-    def make(name: str, code: str, *, limits: dict[str, int] | None = None,
-             capabilities: dict[str, dict[str, Any]] | None = None, tasks: list[str] | None = None,
-             files: dict[str, str] | None = None, root: Path | None = None) -> Path:
-        folder = (root or tmp_path / "plugins") / name
-        folder.mkdir(parents=True, exist_ok=True)
-        lines = [f'name = "{name}"', 'version = "1.0.0"', 'entry = "index.js"', 'api = "1"']
-        if tasks is not None:
-            lines.append("tasks = [" + ", ".join(f'"{t}"' for t in tasks) + "]")
-        lines.append("[limits]")
-        for key, value in {"memory_mb": 32, "call_timeout_ms": 1000, **(limits or {})}.items():
-            lines.append(f"{key} = {value}")
-        if capabilities:
-            lines.append("[capabilities]")
-            for cap, params in capabilities.items():
-                inner = ", ".join(f"{k} = {_toml(v)}" for k, v in params.items())
-                lines.append(f'"{cap}" = {{ {inner} }}')
-        (folder / "plugin.toml").write_text("\n".join(lines) + "\n")
-        (folder / "index.js").write_text(textwrap.dedent(code))
-        for file, text in (files or {}).items():
-            (folder / file).parent.mkdir(parents=True, exist_ok=True)
-            (folder / file).write_text(textwrap.dedent(text))
-        return folder
+    def make(name: str, code: str, *, root: Path | None = None, **options: Any) -> Path:
+        return write_plugin(root or tmp_path / "plugins", name, code, **options)
 
     return make
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @pytest.fixture

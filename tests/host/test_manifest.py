@@ -127,7 +127,8 @@ def test_json_schema_describes_the_format() -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["additionalProperties"] is False
     assert schema["required"] == ["name", "version", "entry", "api"]
-    assert set(schema["properties"]) == {"name", "version", "entry", "api", "description", "tasks", "limits", "capabilities"}
+    assert set(schema["properties"]) == {"name", "version", "entry", "api", "description", "tasks", "isolation", "limits", "capabilities"}
+    assert schema["properties"]["isolation"]["enum"] == ["isolate", "process"]
     limits = schema["properties"]["limits"]
     assert limits["additionalProperties"] is False
     assert limits["properties"]["memory_mb"] == {"type": "integer", "minimum": 8, "description": "the isolate heap limit in MB"}
