@@ -39,6 +39,15 @@ const char* TypedArrayFormat(v8::Local<v8::Value> v) {
   return nullptr;
 }
 
+// A string may be far larger than the heap it lives in (`'x'.repeat(2**29)` is a small rope):
+// copied, it could exhaust the host's memory. None larger than the isolate's memory limit crosses.
+const char kStringTooLarge[] = "The string is too large to be copied (larger than the isolate's memory limit)";
+
+bool StringFits(IsolateHolder& holder, v8::Local<v8::String> s) {
+  size_t bytes = static_cast<size_t>(s->Length()) * (s->IsOneByte() ? 1 : 2);
+  return bytes <= holder.memory_limit_bytes();
+}
+
 void CopyString(v8::Isolate* isolate, v8::Local<v8::String> s, Val* out) {
   out->kind = ValKind::kString;
   int length = s->Length();
@@ -79,6 +88,7 @@ class Copier {
       out->kind = ValKind::kNumber;
       out->number = v.As<v8::Number>()->Value();
     } else if (v->IsString()) {
+      if (!StringFits(holder_, v.As<v8::String>())) return Refuse(out, kStringTooLarge);
       CopyString(isolate_, v.As<v8::String>(), out);
     } else if (v->IsBigInt()) {
       v8::Local<v8::BigInt> big = v.As<v8::BigInt>();
@@ -257,6 +267,7 @@ class Copier {
 
   bool Write(v8::Local<v8::Value> v) {
     if (v->IsString()) {
+      if (!StringFits(holder_, v.As<v8::String>())) return Fail(kStringTooLarge);
       WriteString(v.As<v8::String>());
     } else if (v->IsNumber()) {
       double d = v.As<v8::Number>()->Value();
@@ -437,6 +448,11 @@ bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::
     return true;
   }
   if (value->IsString()) {
+    if (!StringFits(holder, value.As<v8::String>())) {
+      failure->kind = FailKind::kTransfer;
+      failure->message = kStringTooLarge;
+      return false;
+    }
     CopyString(isolate, value.As<v8::String>(), out);
     return true;
   }

@@ -5,7 +5,6 @@ The plugin helper is a copy of tests/host's (test folders do not import each oth
 
 from __future__ import annotations
 
-import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 
 import ivmhost
 
-LONG = bool(os.environ.get("IVMHOST_LONG"))
 
 
 class Hooks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -9,9 +10,10 @@ import time
 
 import anyio
 import pytest
-from conftest import LONG
 
 import ivmhost
+
+LONG = bool(os.environ.get("IVMHOST_LONG"))
 
 DURING = "Isolate was disposed during execution"
 
@@ -228,9 +230,11 @@ async def test_dispose_while_async_calls_wait_in_the_queue(isolate: ivmhost.Isol
     context = await isolate.create_context()
     entered = threading.Event()
     outcomes: dict[int, str] = {}
+    queued = [0]
 
     async def call(i: int, code: str, args: list[object]) -> None:
         try:
+            queued[0] += 1  # the call is posted in this same task step, before the task first suspends
             outcomes[i] = repr(await context.eval_closure(code, args))
         except ivmhost.IsolateDisposedError as exc:
             outcomes[i] = str(exc)
@@ -238,10 +242,12 @@ async def test_dispose_while_async_calls_wait_in_the_queue(isolate: ivmhost.Isol
     with anyio.fail_after(20):
         async with anyio.create_task_group() as tg:
             tg.start_soon(call, 0, "$0(); for (;;) {}", [entered.set])
+            while not entered.is_set():  # set by the executor thread: no awaitable to wait on
+                await anyio.sleep(0.001)
             for i in range(1, 30):
                 tg.start_soon(call, i, f"return {i}", [])
-            while not entered.is_set():  # the executor thread sets it; nothing to await on
-                await anyio.sleep(0.001)
+            while queued[0] < 30:
+                await anyio.sleep(0)
             isolate.dispose()
     assert outcomes[0] == DURING
     assert {outcomes[i] for i in range(1, 30)} == {"Isolate is disposed"}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import os
 
 import pytest
-from conftest import LONG
 
 import ivmhost
 from ivmhost import ExternalCopy
+
+LONG = bool(os.environ.get("IVMHOST_LONG"))
 
 LIMIT_MESSAGE = "Isolate was disposed during execution due to memory limit"
 
