@@ -198,6 +198,15 @@ void IsolateHolder::FailForState(Failure* failure, bool during) const {
   }
 }
 
+namespace {
+// Calls into any isolate running on this thread (a callback may dispose an isolate).
+thread_local int t_calls_on_this_thread = 0;
+struct CallOnThisThread {
+  CallOnThisThread() { ++t_calls_on_this_thread; }
+  ~CallOnThisThread() { --t_calls_on_this_thread; }
+};
+}  // namespace
+
 bool IsolateHolder::Dispose() {
   int expected = kAlive;
   if (!state_.compare_exchange_strong(expected, kDisposing)) return false;
@@ -214,9 +223,10 @@ bool IsolateHolder::Dispose() {
     executor_stop_ = true;
   }
   queue_cv_.notify_all();
-  // A dispose from inside a call on this thread (a callback) cannot wait for that call: the
-  // last user out finishes the disposal.
-  if (v8::Locker::IsLocked(isolate_)) return true;
+  // A dispose from inside a call on this thread (a callback) cannot wait for that call, nor, from
+  // inside a call into another isolate, for a call that may be waiting on this thread's isolate
+  // (two isolates disposing each other from callbacks): the last user out finishes the disposal.
+  if (v8::Locker::IsLocked(isolate_) || t_calls_on_this_thread > 0) return true;
   if (users_.load() == 0) FinishDispose();
   std::unique_lock<std::mutex> lock(dispose_mu_);
   dispose_cv_.wait(lock, [this] { return state_.load() == kDisposed; });
@@ -265,6 +275,7 @@ void IsolateHolder::RunSync(Op& op) { Execute(op, 0); }
 void IsolateHolder::Execute(Op& op, uint64_t ticket) {
   if (!AcquireUser(&op.failure)) return;
   {
+    CallOnThisThread on_this_thread;
     v8::Locker locker(isolate_);
     if (state_.load() != kAlive) {
       FailForState(&op.failure, false);

@@ -185,13 +185,15 @@ print("hung" if any(t.is_alive() for t in threads) else sorted(out.values()), fl
 """
 
 
-@pytest.mark.xfail(strict=True, reason="Isolate.dispose() from a callback waits for the other isolate's running "
-                                       "call; two isolates disposing each other from callbacks deadlock")
 def test_two_isolates_dispose_each_other_from_callbacks_at_once() -> None:
-    # In a child process: the deadlock leaves two threads stuck for good.
+    # In a child process: a deadlock would leave two threads stuck for good. A dispose from inside
+    # a call into any isolate does not wait (the last call out finishes it), so neither waits for
+    # the other. Each call ends disposed, or returned before the other's dispose reached it.
     child = subprocess.run([sys.executable, "-c", MUTUAL_DISPOSE], capture_output=True, text=True, timeout=60)
     assert child.returncode == 0, child.stderr
-    assert child.stdout.strip() == str([DURING, DURING])
+    outcome = child.stdout.strip()
+    assert outcome != "hung"
+    assert outcome in {str([DURING, DURING]), str([DURING, "killed"]), str(["killed", "killed"])}
 
 
 def test_dispose_while_a_callback_runs_on_another_thread(make_isolate) -> None:  # type: ignore[no-untyped-def]

@@ -263,5 +263,7 @@ def test_a_huge_rope_string_result_is_refused() -> None:
     child = subprocess.run([sys.executable, "-c", HUGE_STRING], capture_output=True, text=True, timeout=60)
     assert child.returncode == 0, child.stderr
     outcome, _, max_rss_mb = child.stdout.strip().rpartition(" ")
-    assert outcome == "TransferError: The string is too large to be copied (larger than the isolate's memory limit)"
+    # Refused as too large; in an 8 MB isolate the heap limit may also stop the repeat itself first.
+    assert outcome in ("TransferError: The string is too large to be copied (larger than the isolate's memory limit)",
+                       "MemoryLimitError: Isolate was disposed during execution due to memory limit"), outcome
     assert int(max_rss_mb) < 200
