@@ -67,13 +67,18 @@ class PromiseWaiter:
     fulfilled, rejected, or abandoned because its isolate went away.
     """
 
-    __slots__ = ("_isolate", "_waker", "_event", "_outcome")
+    __slots__ = ("_isolate", "_waker", "_settled", "_outcome")
 
     def __init__(self, isolate: object, asynchronous: bool) -> None:
         # Weak: a waiter left behind (a timed-out wait) must not keep its isolate alive.
         self._isolate = weakref.ref(isolate)
         self._waker = Waker() if asynchronous else None
-        self._event = None if asynchronous else threading.Event()
+        # A one-shot signal: a lock held until the promise settles (far cheaper to make than an
+        # Event, and every sync call awaiting a promise makes one).
+        self._settled: threading.Lock | None = None
+        if not asynchronous:
+            self._settled = threading.Lock()
+            self._settled.acquire()
         self._outcome: tuple[bool, object] | None = None
 
     @property
@@ -81,12 +86,14 @@ class PromiseWaiter:
         return self._isolate()
 
     def settle(self, ok: bool, value: object) -> None:
+        if self._outcome is not None:
+            return  # settled once already
         self._outcome = (ok, value)
         if self._waker is not None:
             self._waker.wake()
         else:
-            assert self._event is not None
-            self._event.set()
+            assert self._settled is not None
+            self._settled.release()
 
     def _result(self) -> object:
         assert self._outcome is not None
@@ -102,9 +109,10 @@ class PromiseWaiter:
         return self._result()
 
     def wait_sync(self, timeout: float | None) -> object:
-        assert self._event is not None
-        if not self._event.wait(timeout):
+        assert self._settled is not None
+        if not self._settled.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
             raise TimeoutError
+        self._settled.release()  # later waits return at once
         return self._result()
 
 

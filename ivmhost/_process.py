@@ -162,12 +162,31 @@ class _Pipe:
 
 
 class _Call:
-    __slots__ = ("done", "reply", "waker")
+    """One request in flight: a one-shot signal (a held lock, cheaper to make than an Event), the
+    reply, and the waker of an async caller."""
+
+    __slots__ = ("_signal", "reply", "waker")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self._signal = threading.Lock()
+        self._signal.acquire()
         self.reply: dict[str, Any] | None = None
         self.waker: Waker | None = None
+
+    def finish(self) -> None:
+        if self._signal.locked():
+            self._signal.release()
+        if self.waker is not None:
+            self.waker.wake()
+
+    def wait(self, timeout: float | None) -> bool:
+        if not self._signal.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        self._signal.release()
+        return True
+
+    def is_done(self) -> bool:
+        return not self._signal.locked()
 
 
 class _WorkerState:
@@ -265,15 +284,15 @@ class ProcessInstance:
         call, ident = self._send(message)
         # The worker enforces the call's timeout; this bound only catches a worker that hangs.
         limit = None if timeout_ms is None else timeout_ms / 1000 * 4 + 5
-        if not call.done.wait(limit):
+        if not call.wait(limit):
             self._kill("it did not answer in time")
-            call.done.wait(5)
+            call.wait(5)
         return self._outcome(ident, call)
 
     async def request_async(self, message: dict[str, Any]) -> Any:
         call, ident = self._send(message, Waker())
         assert call.waker is not None
-        if not call.done.is_set():
+        if not call.is_done():
             await call.waker.wait()
         return self._outcome(ident, call)
 
@@ -316,18 +335,14 @@ class ProcessInstance:
                 call = self._calls.get(int(message.get("id", 0)))
                 if call is not None:
                     call.reply = message
-                    call.done.set()
-                    if call.waker is not None:
-                        call.waker.wake()
+                    call.finish()
         except (OSError, ValueError) as exc:
             self.plugin.logger.error("the worker sent something unreadable: %s", exc)
         finally:
             code = self._process.wait()
             self.dead = self.dead or (f"exit status {code}" if code >= 0 else f"killed by signal {-code}")
             for call in list(self._calls.values()):
-                call.done.set()
-                if call.waker is not None:
-                    call.waker.wake()
+                call.finish()
 
     def _serve_capability(self, message: dict[str, Any]) -> None:
         name, method = str(message.get("name")), str(message.get("method"))

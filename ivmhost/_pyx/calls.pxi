@@ -167,9 +167,13 @@ cdef object prepare_promise(Op* op, object options, Isolate isolate, bint asynch
         return None
     waiter = PromiseWaiter(isolate, asynchronous)
     op.await_promise = True
-    op.promise_mode = result_mode(
-        TransferOptions(copy=options.copy, external_copy=options.external_copy, reference=options.reference),
-        ResultMode.kCopyStrict)
+    # result_mode's rules, read from the flags directly (this runs on every awaited call).
+    if options.reference:
+        op.promise_mode = ResultMode.kReference
+    elif options.copy or options.external_copy:
+        op.promise_mode = ResultMode.kExternalCopy
+    else:
+        op.promise_mode = ResultMode.kCopyStrict
     Py_INCREF(waiter)
     op.waiter = <void*>waiter
     return waiter

@@ -283,7 +283,7 @@ cdef class Reference(_Handle):
             return self._host_apply(args)
         options = TransferOptions(copy=result.copy, external_copy=result.external_copy,
                                   reference=result.reference, promise=True) if result is not None \
-            else TransferOptions(promise=True)
+            else _PROMISE_ONLY
         return call_sync(self._isolate, self._apply_op(receiver, args, arguments, options, timeout, False), options, timeout)
 
     cdef object _host_apply(self, args):
@@ -365,3 +365,6 @@ cdef bint host_delete(object obj, object key) except -1:
         delattr(obj, key)
         return True
     return False
+
+
+_PROMISE_ONLY = TransferOptions(promise=True)  # the options of most apply_sync_promise calls
