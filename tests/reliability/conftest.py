@@ -1,11 +1,7 @@
-"""Fixtures for the reliability tests: plugin folders written from strings, hosts that close, RSS.
-
-The plugin helper is a copy of tests/host's (test folders do not import each other's conftests).
-"""
+"""Fixtures for the reliability tests: plugin folders written from strings, hosts that close, RSS."""
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +9,7 @@ from typing import Any
 import pytest
 
 import ivmhost
-
+from ivmhost.testing import write_plugin
 
 
 class Hooks:
@@ -29,26 +25,11 @@ PluginMaker = Callable[..., Path]
 
 @pytest.fixture
 def make_plugin(tmp_path: Path) -> PluginMaker:
-    """make_plugin("name", "export function ...", limits={...}, capabilities={"kv": {}}) -> its folder."""
+    """make_plugin("name", "export function ...", limits={...}, capabilities={"kv": {}}) -> its
+    folder, under tmp_path/plugins (ivmhost.testing.write_plugin)."""
 
-    def make(name: str, code: str, *, limits: dict[str, int] | None = None,
-             capabilities: dict[str, dict[str, Any]] | None = None, tasks: list[str] | None = None) -> Path:
-        folder = tmp_path / "plugins" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        lines = [f'name = "{name}"', 'version = "1.0.0"', 'entry = "index.js"', 'api = "1"']
-        if tasks is not None:
-            lines.append("tasks = [" + ", ".join(f'"{t}"' for t in tasks) + "]")
-        lines.append("[limits]")
-        for key, value in {"memory_mb": 32, "call_timeout_ms": 1000, **(limits or {})}.items():
-            lines.append(f"{key} = {value}")
-        if capabilities:
-            lines.append("[capabilities]")
-            for cap, params in capabilities.items():
-                inner = ", ".join(f'{k} = "{v}"' for k, v in params.items())
-                lines.append(f'"{cap}" = {{ {inner} }}')
-        (folder / "plugin.toml").write_text("\n".join(lines) + "\n")
-        (folder / "index.js").write_text(textwrap.dedent(code))
-        return folder
+    def make(name: str, code: str, **options: Any) -> Path:
+        return write_plugin(tmp_path / "plugins", name, code, **options)
 
     return make
 
