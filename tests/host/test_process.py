@@ -22,6 +22,7 @@ export function spin() { while (true) {} }
 export function boom() { throw new RangeError("bad input"); }
 export function chatty() { console.warn("from the worker", 1); return get("n"); }
 export function pid() { return 1; }
+export function stall() { new Array(1e8).fill(0); }
 """
 
 
@@ -119,3 +120,21 @@ def test_a_v8_abort_kills_only_the_worker(make_plugin, make_host) -> None:  # ty
     with pytest.raises(ivmhost.PluginError, match="worker process died during the call \\(killed by signal 6\\)"):
         plugin.call("bomb")
     assert plugin.call("ok") == "ok"
+
+
+@pytest.mark.anyio
+async def test_a_worker_stuck_past_its_timeout_is_killed(make_plugin, make_host) -> None:  # type: ignore[no-untyped-def]
+    # `new Array(1e8).fill(0)` runs on in C++ past any timeout (SECURITY.md): in-process it would
+    # hold the call for minutes; a worker is killed once the call is overdue.
+    host = make_host(grants={"remote": {"kv"}}, isolation="process")
+    plugin = host.load(make_plugin("remote", PLUGIN, capabilities={"kv": {}}, limits={"call_timeout_ms": 200}))
+    began = time.monotonic()
+    with pytest.raises(ivmhost.PluginError, match="died during the call \\(it did not stop at its timeout\\)"):
+        plugin.call("stall")
+    assert time.monotonic() - began < 10
+    began = time.monotonic()
+    with pytest.raises(ivmhost.PluginError, match="it did not stop at its timeout"):
+        await plugin.acall("stall")
+    assert time.monotonic() - began < 10
+    assert await plugin.acall("on_message", "back", "c") == "back@c:1"
+    assert plugin.metrics.restarts == 2
