@@ -547,6 +547,43 @@ void ExceptionToFailure(IsolateHolder& holder, v8::Local<v8::Context> context,
 
 namespace {
 
+// The argument vectors of host calls, reused per thread: a callback costs no allocation for them
+// (the hot path of every JavaScript -> Python call). Leases nest: a callback that calls back in
+// takes another vector.
+class ArgsLease {
+ public:
+  explicit ArgsLease(int count) {
+    auto& pool = Pool();
+    if (pool.empty()) {
+      args_ = new std::vector<Val>();
+    } else {
+      args_ = pool.back();
+      pool.pop_back();
+    }
+    args_->resize(static_cast<size_t>(count));
+  }
+  ~ArgsLease() {
+    args_->clear();
+    auto& pool = Pool();
+    if (pool.size() < 16) {
+      pool.push_back(args_);
+    } else {
+      delete args_;
+    }
+  }
+  ArgsLease(const ArgsLease&) = delete;
+  ArgsLease& operator=(const ArgsLease&) = delete;
+  std::vector<Val>& args() { return *args_; }
+
+ private:
+  // Leaked with the thread on purpose: a few small vectors per thread that ever called back.
+  static std::vector<std::vector<Val>*>& Pool() {
+    static thread_local std::vector<std::vector<Val>*> pool;
+    return pool;
+  }
+  std::vector<Val>* args_;
+};
+
 void CallHostFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
   IsolateHolder& holder = *IsolateHolder::From(isolate);
@@ -558,7 +595,8 @@ void CallHostFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
         v8::String::NewFromUtf8Literal(isolate, "Maximum call stack size exceeded")));
     return;
   }
-  std::vector<Val> args(info.Length());
+  ArgsLease lease(info.Length());
+  std::vector<Val>& args = lease.args();
   Failure failure;
   for (int i = 0; i < info.Length(); ++i) {
     if (!ToVal(holder, context, info[i], ResultMode::kCopyStrict, &args[i], &failure, true)) {
