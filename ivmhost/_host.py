@@ -552,6 +552,12 @@ class Plugin:
         instance = self._ready(False)
         assert instance is not None
         self._count("calls")
+        if isinstance(instance, ProcessInstance):
+            try:
+                value = await instance.run_task(export, args)
+            except _FAULTS as exc:
+                return self._fault(exc, export, False)
+            return None if value is undefined else value
         try:
             realm = await anyio.to_thread.run_sync(instance.new_task_realm)
         except _FAULTS as exc:

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -280,11 +281,22 @@ class ProcessInstance:
         self.main.export_kinds = dict(reply["exports"])
         self.main.functions = {name: _RemoteFunction(self, name) for name, kind in reply["exports"].items() if kind == "function"}
 
-    def new_task_realm(self) -> Any:
-        raise IvmhostError("tasks do not run in process-isolated plugins yet; call the export with plugin.acall()")
-
-    def drop_task_realm(self, realm: Any) -> None:
-        pass
+    async def run_task(self, export: str, args: tuple[Any, ...]) -> Any:
+        """A task in the worker (a context of its own there); cancelling it cancels it there."""
+        call, ident = self._send({"op": "task", "export": export, "args": encode(list(args))}, Waker())
+        assert call.waker is not None
+        try:
+            if not call.is_done():
+                await call.waker.wait()
+        except BaseException:
+            if not call.is_done():
+                try:
+                    self._pipe.send({"op": "cancel", "id": 0, "task": ident})
+                except OSError:
+                    pass  # the worker is gone, and the task with it
+            self._calls.pop(ident, None)
+            raise
+        return self._outcome(ident, call)
 
     # -- requests --
 
@@ -407,33 +419,87 @@ class ProcessInstance:
 
 
 def worker_main(reader: IO[bytes], writer: IO[bytes]) -> int:
-    """The worker (``python -m ivmhost._worker``): serve one plugin over stdin/stdout until told to exit."""
+    """The worker (``python -m ivmhost._worker``): serve one plugin over stdin/stdout until told to exit.
+
+    One thread reads the pipe: answers to capability calls go to the thread waiting for them, task
+    cancellations to the task, and everything else to the main thread, which runs calls in order.
+    Tasks run on threads of their own, each with its own event loop."""
     from ivmhost._host import PluginHost
 
     pipe = _Pipe(reader, writer)
-    backlog: list[dict[str, Any]] = []
     logging.getLogger("ivmhost.plugin").addHandler(_ConsoleForwarder(pipe))
     logging.getLogger("ivmhost.plugin").propagate = False  # the host logs the faults it is told of
     logging.getLogger("ivmhost.plugin").setLevel(logging.DEBUG)  # the host's logging filters
+    requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    answers: dict[str, list[Any]] = {}  # capability call id -> [Event, its answer]
+    tasks: dict[Any, tuple[Any, anyio.CancelScope]] = {}  # task id -> (its loop's token, its scope)
+    lock = threading.Lock()
     cap_ids = itertools.count(1)
+
+    def read() -> None:
+        while True:
+            message = pipe.receive()
+            if message is None:
+                break
+            op = message.get("op")
+            if op == "cap_result":
+                with lock:
+                    slot = answers.get(str(message.get("id")))
+                if slot is not None:
+                    slot[1] = message
+                    slot[0].set()
+            elif op == "cancel":
+                with lock:
+                    running = tasks.get(message.get("task"))
+                if running is not None:
+                    anyio.from_thread.run_sync(running[1].cancel, token=running[0])
+            else:
+                requests.put(message)
+        requests.put(None)
+        with lock:
+            for slot in answers.values():
+                slot[0].set()  # the host went away: nobody will answer
 
     def call_parent(name: str, method: str, args: tuple[Any, ...]) -> Any:
         ident = f"c{next(cap_ids)}"
-        pipe.send({"op": "cap", "id": ident, "name": name, "method": method, "args": encode(list(args))})
-        while True:  # the host answers; other requests that arrive meanwhile wait their turn
-            message = pipe.receive()
-            if message is None:
-                raise SystemExit(0)
-            if message.get("op") == "cap_result" and message.get("id") == ident:
-                if "error" in message:
-                    raise error_from_wire(message["error"])
-                return decode(message.get("value"))
-            backlog.append(message)
+        slot: list[Any] = [threading.Event(), None]
+        with lock:
+            answers[ident] = slot
+        try:
+            pipe.send({"op": "cap", "id": ident, "name": name, "method": method, "args": encode(list(args))})
+            slot[0].wait()
+        finally:
+            with lock:
+                answers.pop(ident, None)
+        message = slot[1]
+        if message is None:
+            raise IvmhostError("the host went away")
+        if "error" in message:
+            raise error_from_wire(message["error"])
+        return decode(message.get("value"))
 
+    def run_task(message: dict[str, Any]) -> None:
+        async def run() -> None:
+            ident = message.get("id")
+            with anyio.CancelScope() as scope:
+                with lock:
+                    tasks[ident] = (anyio.lowlevel.current_token(), scope)
+                try:
+                    value = await plugin._run_task(message["export"], tuple(decode(message["args"])))
+                    pipe.send({"id": ident, "value": encode(value)})
+                except Exception as exc:  # the plugin's own fault: its cause crosses as itself
+                    pipe.send({"id": ident, "error": error_to_wire(getattr(exc, "cause", exc))})
+                finally:
+                    with lock:
+                        tasks.pop(ident, None)
+
+        anyio.run(run)
+
+    threading.Thread(target=read, name="ivmhost-worker-reader", daemon=True).start()
     host: PluginHost | None = None
     plugin: Any = None
     while True:
-        message = backlog.pop(0) if backlog else pipe.receive()
+        message = requests.get()
         if message is None or message.get("op") == "exit":
             break
         ident = message.get("id")
@@ -451,10 +517,12 @@ def worker_main(reader: IO[bytes], writer: IO[bytes]) -> int:
                 try:
                     value = plugin.call(message["export"], *decode(message["args"]))
                 except Exception as exc:  # the plugin's own fault: its cause crosses as itself
-                    cause = getattr(exc, "cause", exc)
-                    pipe.send({"id": ident, "error": error_to_wire(cause)})
+                    pipe.send({"id": ident, "error": error_to_wire(getattr(exc, "cause", exc))})
                     continue
                 pipe.send({"id": ident, "value": encode(value)})
+            elif message["op"] == "task":
+                assert plugin is not None
+                threading.Thread(target=run_task, args=(message,), name="ivmhost-worker-task", daemon=True).start()
             elif message["op"] == "stats":
                 stats = {"cpu_time_ns": 0, "heap_used": 0}
                 if plugin is not None and plugin.isolate is not None and not plugin.isolate.is_disposed:

@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 
+import anyio
 import pytest
 
 import ivmhost
@@ -23,6 +24,8 @@ export function boom() { throw new RangeError("bad input"); }
 export function chatty() { console.warn("from the worker", 1); return get("n"); }
 export function pid() { return 1; }
 export function stall() { new Array(1e8).fill(0); }
+export async function tick(ms) { for (;;) { await new Promise((r) => setTimeout(r, ms)); incr("beats"); } }
+export function beats() { return get("beats") ?? 0; }
 """
 
 
@@ -86,9 +89,19 @@ async def test_async_calls_and_the_async_relay(make_plugin, make_host) -> None: 
     with pytest.raises(ivmhost.PluginError, match="ScriptTimeoutError"):
         await plugin.acall("spin")
     async with host:
-        task = host.start_task("remote", "later", 1)
-        with pytest.raises(ivmhost.IvmhostError, match="tasks do not run in process-isolated plugins yet"):
-            await task.wait()
+        # A task in the worker: timers and an async capability there, the capability run here.
+        assert await host.start_task("remote", "later", 5).wait() == 1
+        ticking = host.start_task("remote", "tick", 5)
+        while host.plugins["remote"].call("beats") < 3:
+            await anyio.sleep(0.01)
+        ticking.cancel()
+        with pytest.raises(ivmhost.IvmhostError, match="task remote.tick was cancelled"):
+            await ticking.wait()
+        stopped = host.plugins["remote"].call("beats")
+        await anyio.sleep(0.1)
+        assert host.plugins["remote"].call("beats") == stopped  # cancelled in the worker too
+        with pytest.raises(ivmhost.PluginError, match="exports no function 'nope'"):
+            await host.start_task("remote", "nope").wait()
 
 
 def test_values_that_cannot_reach_a_worker(make_plugin, make_host) -> None:  # type: ignore[no-untyped-def]
