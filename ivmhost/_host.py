@@ -16,7 +16,6 @@ from __future__ import annotations
 import collections
 import functools
 import heapq
-import inspect
 import itertools
 import logging
 import threading

@@ -27,7 +27,6 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
