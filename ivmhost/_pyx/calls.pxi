@@ -92,7 +92,7 @@ cdef double timeout_ms(object timeout) except -1:
 cdef int source_arg(Isolate isolate, object code, StrArg* out) except -1:
     if not isinstance(code, str):
         raise TypeError(f"code must be a str, not {type(code).__name__}")
-    limit = isolate.memory_limit * 1024 * 1024 // 8
+    limit = (<Py_ssize_t>isolate.memory_limit) * 1024 * 1024 // 8  # in C, a large limit would overflow int
     if len(code) > limit:
         raise ValueError(
             f"The source is {len(code)} characters; an isolate with memory_limit={isolate.memory_limit} "

@@ -119,3 +119,10 @@ def test_hundred_isolates_leave_rss_flat() -> None:
         isolate.dispose()
     gc.collect()
     assert rss_bytes() - before < 10 * 2**20
+
+
+def test_memory_limits_of_several_gigabytes_are_accepted(make_isolate) -> None:  # type: ignore[no-untyped-def]
+    # memory_limit * 1 MiB overflowed a C int at 2048 MB: every source was "too long".
+    isolate = make_isolate(memory_limit=4096)
+    assert isolate.memory_limit == 4096
+    assert isolate.create_context_sync().eval_sync("'ok'.length + 1") == 3
