@@ -1,7 +1,7 @@
 """100 memory-limit bombs in a row in one process: resident memory before and after.
 
-Run: python3 benchmarks/bombs.py [--count N] [--json]. Seven kinds of bomb (the ones of
-tests/reliability/test_memory_soak.py) take turns, each in a fresh 32 MB isolate, each stopped with
+Run: python3 benchmarks/bombs.py [--count N] [--json]. Seven kinds of bomb
+(ivmhost.testing.MEMORY_BOMBS) take turns, each in a fresh 32 MB isolate, each stopped with
 MemoryLimitError. RSS is read from /proc/self/statm after a warm-up of one bomb of each kind (the
 process's one-time costs: V8's code, allocator arenas) and after the run. Target: growth <= 10%.
 """
@@ -18,17 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ivmhost  # noqa: E402
+from ivmhost.testing import MEMORY_BOMBS  # noqa: E402
 
-BOMBS = {
-    "arrays of strings": "const a = []; for (let i = 0;; i++) a.push('s' + i + 'x'.repeat(i % 97))",
-    "string concatenation": "const keep = []; for (let i = 0;; i++) keep.push('x'.repeat(100000) + i)",
-    "array buffers": "const keep = []; for (;;) keep.push(new ArrayBuffer(4 * 1024 * 1024))",
-    "typed arrays": "const keep = []; for (;;) keep.push(new Float64Array(1 << 18).fill(Math.PI))",
-    "map growth": "const m = new Map(); for (let i = 0;; i++) m.set('k' + i, {i, sq: i * i})",
-    "object graph": "let head = null; for (let i = 0;; i++) head = {i, next: head, side: [head, {i}]}",
-    "recursive closures": "const keep = []; function grow(n) { const f = []; for (let i = 0; i < 2000; i++) "
-                          "f.push(() => n + i); keep.push(f); return grow(n + 1) + 1 } grow(0)",
-}
+BOMBS = MEMORY_BOMBS
 
 
 def rss_mib() -> float:

@@ -7,30 +7,12 @@ import gc
 import pytest
 
 import ivmhost
+from ivmhost.testing import MEMORY_BOMBS
 from ivmhost import ExternalCopy
 
 LIMIT_MESSAGE = "Isolate was disposed during execution due to memory limit"
 
-# Each bomb grows until the isolate's limit stops it. None of them is one of SECURITY.md's known
-# holes (`new Array(2**28).fill(1.5)` aborts V8, `new Array(1e8).fill(0)` stalls in C++).
-BOMBS = {
-    "arrays of strings": "const a = []; for (let i = 0;; i++) a.push('s' + i + 'x'.repeat(i % 97))",
-    "string concatenation": "const keep = []; for (let i = 0;; i++) keep.push('x'.repeat(100000) + i)",
-    "array buffers": "const keep = []; for (;;) keep.push(new ArrayBuffer(4 * 1024 * 1024))",
-    "typed arrays": "const keep = []; for (;;) keep.push(new Float64Array(1 << 18).fill(Math.PI))",
-    "map growth": "const m = new Map(); for (let i = 0;; i++) m.set('k' + i, {i, sq: i * i})",
-    "object graph": "let head = null; for (let i = 0;; i++) head = {i, next: head, side: [head, {i}]}",
-    "recursive closures": """
-        const keep = [];
-        function grow(n) {
-          const fns = [];
-          for (let i = 0; i < 2000; i++) fns.push(() => n + i);
-          keep.push(fns);
-          return grow(n + 1) + 1;
-        }
-        grow(0)
-    """,
-}
+BOMBS = MEMORY_BOMBS
 
 
 def rss_bytes() -> int:
