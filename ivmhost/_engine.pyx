@@ -28,6 +28,7 @@ from ivmhost._errors import (
     ReleasedError,
     ScriptTimeoutError,
     TransferError,
+    _WouldBlockLoopError,
 )
 from ivmhost._types import HeapStatistics, TransferOptions
 from ivmhost._undefined import UndefinedType, undefined

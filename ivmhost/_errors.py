@@ -112,3 +112,8 @@ class PluginError(IvmhostError):
 class PluginQuarantinedError(PluginError):
     """The plugin failed too often and is quarantined: the host calls it no more until it is
     reloaded (``host.reload(name)``)."""
+
+
+class _WouldBlockLoopError(IvmhostError):
+    """A sync call that would wait for a promise on a thread running an event loop (the caller's
+    mistake, not the JavaScript's). Internal: it is an IvmhostError to everyone else."""

@@ -43,6 +43,7 @@ from ivmhost._errors import (
     ReleasedError,
     ScriptTimeoutError,
     TransferError,
+    _WouldBlockLoopError,
 )
 from ivmhost._hooks import PROJECT, AsyncHookRelay, hook_argnames, hook_names, js_hook_impl
 from ivmhost._manifest import ISOLATIONS, MANIFEST_NAME, CapabilityRequest, Limits, Manifest
@@ -59,8 +60,6 @@ _RUNTIME_FILE = Path(__file__).with_name("runtime.js")
 _PROMISE = TransferOptions(promise=True)
 _REFERENCE = TransferOptions(reference=True)
 _CAPABILITY_PREFIX = "ivmhost:"
-# The engine's refusal to block an event loop's thread on a promise (calls.pxi, call_sync).
-_BLOCKING_LOOP = "This function may not be called from the default thread"
 
 
 # -- policies and reports ---------------------------------------------------------------------
@@ -516,9 +515,9 @@ class Plugin:
             self._check_cpu(instance)
             self._count("calls")
             value = function.apply_sync_promise(None, list(args), timeout=self.manifest.limits.call_timeout_ms)
+        except _WouldBlockLoopError:
+            raise  # the application's mistake (a sync call from async code), not the plugin's
         except _FAULTS as exc:
-            if str(exc).startswith(_BLOCKING_LOOP):
-                raise  # the application's mistake (a sync call from async code), not the plugin's
             return self._fault(exc, export, hook)
         self._succeeded(instance)
         return None if value is undefined else value

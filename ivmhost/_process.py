@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import IO, TYPE_CHECKING, Any
 
 import anyio
@@ -211,10 +212,8 @@ class _WorkerState:
         return int(self._instance.request({"op": "stats"}, None).get("cpu_time_ns", 0))
 
     def get_heap_statistics_sync(self) -> Any:
-        class Stats:
-            used_heap_size = int(self._instance.request({"op": "stats"}, None).get("heap_used", 0))
-
-        return Stats()
+        """Only the field the host reads (``used_heap_size``), from the worker's isolate."""
+        return SimpleNamespace(used_heap_size=int(self._instance.request({"op": "stats"}, None).get("heap_used", 0)))
 
 
 class _RemoteFunction:
@@ -244,7 +243,6 @@ class ProcessInstance:
     def __init__(self, plugin: Plugin) -> None:
         self.plugin = plugin
         self.main = _Main()
-        self.tasks: set[Any] = set()
         self.imported: set[str] = set()
         self.dead: str | None = None
         self.isolate = _WorkerState(self)

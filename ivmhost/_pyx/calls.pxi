@@ -195,7 +195,7 @@ cdef object call_sync(Isolate isolate, shared_ptr[Op] op, object options, object
     if op.get().result.kind != ValKind.kPending:
         return result_to_py(op.get(), isolate, options)
     if running_event_loop():
-        raise IvmhostError(
+        raise _WouldBlockLoopError(
             "This function may not be called from the default thread: it would block the event "
             "loop the promise may need; await the async variant instead"
         )
