@@ -1,6 +1,7 @@
-"""The ``ivmhost`` command: run, check, scaffold and audit plugins; print the engine benchmarks.
+"""The ``ivmhost`` command: run, check, scaffold, audit and debug plugins; print the engine benchmarks.
 
     ivmhost run plugins/counter --hook run_command name=stats args= note=null
+    ivmhost inspect plugins/counter --call total 1   # serve Chrome DevTools, then call when it attaches
     ivmhost check plugins/            # every plugin folder in it; exit 1 on any problem
     ivmhost new my-plugin             # a plugin folder that passes `check` as created
     ivmhost audit plugins/counter --hook note_saved 'note={"id": 1, "title": "t", "text": "a b", "tags": []}'
@@ -21,6 +22,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,6 +31,7 @@ import anyio
 
 import ivmhost
 from ivmhost._manifest import _NAME, MANIFEST_NAME
+from ivmhost.inspector import InspectorServer
 
 __all__ = ["main"]
 
@@ -48,7 +51,7 @@ class CommandError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ivmhost", description="Run, check, scaffold and audit ivmhost plugins.")
+    parser = argparse.ArgumentParser(prog="ivmhost", description="Run, check, scaffold, audit and debug ivmhost plugins.")
     parser.add_argument("--version", action="version", version=f"ivmhost {ivmhost.__version__} (V8 {ivmhost.v8_version})")
     def common_options(target: argparse.ArgumentParser, top: bool) -> None:
         # Accepted before or after the command; the command's copies keep the top level's values.
@@ -85,6 +88,15 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", parents=[common], help="run plugins and report the capabilities they used")
     audit.add_argument("path", help="a plugin folder, or a directory of plugin folders")
     action_arguments(audit)
+    inspect_ = commands.add_parser("inspect", parents=[common],
+                                   help="load plugins with the V8 inspector on, serve Chrome DevTools, then call an export, a hook or a task")
+    inspect_.add_argument("path", help="a plugin folder, or a directory of plugin folders")
+    inspect_.add_argument("--host", default="127.0.0.1",
+                          help="the address to listen on (default 127.0.0.1: whoever can connect can run code in the plugins)")
+    inspect_.add_argument("--port", type=int, default=9229, help="the port to listen on (default 9229, Node's; 0 picks a free one)")
+    inspect_.add_argument("--no-wait", action="store_true", help="do not wait for a debugger before the action")
+    inspect_.add_argument("--exit", action="store_true", help="exit after the action instead of serving until Ctrl-C")
+    action_arguments(inspect_)
     bench = commands.add_parser("bench", parents=[common], help="print the engine benchmark table (benchmarks/engine.py)")
     bench.add_argument("--only", metavar="WORKLOADS", help="comma-separated workloads (eval, cold, rss, timeout, apply, callback, bytes, dicts)")
     bench.add_argument("--rounds", type=int, metavar="N", help="rounds of measurements (default 5)")
@@ -112,7 +124,7 @@ def _keywords(items: Sequence[str]) -> dict[str, Any]:
 # -- the application --------------------------------------------------------------------------
 
 
-def _make_host(args: argparse.Namespace) -> ivmhost.PluginHost:
+def _make_host(args: argparse.Namespace, *, inspector: bool = False) -> ivmhost.PluginHost:
     module_name, sep, attr = args.app.partition(":")
     if not sep or not module_name or not attr:
         raise CommandError(f"--app {args.app!r} is not MODULE:FACTORY", "e.g. --app myapp.plugins:make_host", 2)
@@ -127,6 +139,11 @@ def _make_host(args: argparse.Namespace) -> ivmhost.PluginHost:
         options["data_dir"] = args.data
     if "settings" in offered and args.settings:
         options["settings"] = _keywords(args.settings)
+    if inspector:
+        if "inspector" not in offered:
+            raise CommandError(f"the application {args.app} cannot turn the inspector on: its factory takes no 'inspector' argument",
+                               "give the factory an `inspector: bool = False` parameter and pass it to PluginHost(inspector=...)", 2)
+        options["inspector"] = True
     host = factory(**options) if callable(factory) else factory
     if not isinstance(host, ivmhost.PluginHost):
         raise CommandError(f"{args.app} did not return an ivmhost.PluginHost", "the factory must build and return a PluginHost", 2)
@@ -312,6 +329,55 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    with _make_host(args, inspector=True) as host:
+        plugins = _load_all(host, args)
+        for plugin in plugins:
+            if plugin.isolate is None:
+                raise CommandError(f"{plugin.name} runs in a worker process (isolation = \"process\"): the inspector cannot reach it",
+                                   "debug it in process: set isolation = \"isolate\" in its plugin.toml (and no PluginHost(isolation=\"process\"))")
+        try:
+            server = InspectorServer(args.host, args.port)
+            server.start()
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+                               "pick another --port (0 picks a free one), or stop the debugger already there") from exc
+        with server:
+            targets = []
+            for plugin in plugins:
+                assert plugin.isolate is not None
+                title = f"{plugin.name} {plugin.manifest.version}"
+                targets.append((plugin, server.add(plugin.isolate, title=title, url=plugin.manifest.entry_path.as_uri())))
+            if args.json:
+                _print_json_line({"targets": [{"plugin": p.name, "id": t.id, "title": t.title, "url": t.url,
+                                               "webSocketDebuggerUrl": t.websocket_url, "devtoolsFrontendUrl": t.devtools_frontend_url}
+                                              for p, t in targets]})
+            else:
+                for _, target in targets:
+                    print(f"{target.title}: open in Chrome {target.devtools_frontend_url}")
+                    print(f"{target.title}: WebSocket {target.websocket_url}", flush=True)
+            try:
+                if not args.no_wait:
+                    _progress(args, f"waiting for a debugger: open the URL above in Chrome, or chrome://inspect "
+                                    f"(Configure... {server.host}:{server.port}); Ctrl-C to stop")
+                    server.wait_for_client()
+            except KeyboardInterrupt:
+                _progress(args, "interrupted before the action")
+                return 130
+            what, result = _act(host, plugins, args)
+            if args.json:
+                _print_json_line({"action": what, "result": result})
+            elif what != "loaded":
+                print(f"{what} -> {_show(result)}", flush=True)
+            if not args.exit:
+                _progress(args, "serving the inspector until Ctrl-C")
+                try:
+                    threading.Event().wait()
+                except KeyboardInterrupt:
+                    _progress(args, "stopped")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "engine.py"
     if not script.is_file():
@@ -353,6 +419,11 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=_jsonable))
 
 
+def _print_json_line(data: Any) -> None:
+    """`inspect --json` prints one object per line as things happen (the targets come first)."""
+    print(json.dumps(data, default=_jsonable), flush=True)
+
+
 def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=_jsonable)
 
@@ -365,7 +436,7 @@ def _fail(error: BaseException, status: int, hint: str = "") -> NoReturn:
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": cmd_run, "check": cmd_check, "new": cmd_new, "audit": cmd_audit, "bench": cmd_bench,
+    "run": cmd_run, "check": cmd_check, "new": cmd_new, "audit": cmd_audit, "inspect": cmd_inspect, "bench": cmd_bench,
 }
 _HINTS: list[tuple[type[BaseException], str]] = [
     (ivmhost.ManifestError, "fix the manifest as the message says; `ivmhost check` lists every problem"),
