@@ -17,6 +17,7 @@ class Isolate:
     """A V8 isolate: its own heap, garbage collector and limits."""
 
     memory_limit: int
+    inspector: bool
     def __init__(
         self,
         memory_limit: int | float = 128,
@@ -40,6 +41,7 @@ class Isolate:
     def dispose(self) -> None: ...
     def create_context_sync(self, *, inspector: bool = False) -> Context: ...
     async def create_context(self, *, inspector: bool = False) -> Context: ...
+    def create_inspector_session(self) -> InspectorSession: ...
     def compile_script_sync(
         self,
         code: str,
@@ -295,6 +297,25 @@ class Callback:
     def __call__(self, *args: Any) -> Any: ...
 
 # ExternalCopy
+
+@final
+class InspectorSession:
+    """A Chrome DevTools Protocol session on an isolate made with ``inspector=True``."""
+
+    isolate: Isolate
+    on_response: Callable[[int, str], object] | None
+    on_notification: Callable[[str], object] | None
+    @property
+    def is_disposed(self) -> bool: ...
+    def dispatch_protocol_message(self, message: str | bytes) -> None: ...
+    def dispose(self) -> None: ...
+    def __enter__(self) -> InspectorSession: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 @final
 class ExternalCopy:

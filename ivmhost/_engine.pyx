@@ -11,6 +11,7 @@ import sys
 import datetime
 import inspect
 import json
+import logging
 import weakref
 import traceback
 import types
@@ -44,6 +45,7 @@ include "_pyx/reference.pxi"
 include "_pyx/callback.pxi"
 include "_pyx/module.pxi"
 include "_pyx/external_copy.pxi"  # ExternalCopy
+include "_pyx/inspector.pxi"
 
 v8_version = V8Version().decode("ascii")
 

@@ -133,6 +133,10 @@ struct HostHooks {
   void (*settled)(void* waiter, Val* value, Failure* failure) = nullptr;
   void (*release)(void* object) = nullptr;           // drop a reference (takes the GIL)
   void (*catastrophic)(const char* message) = nullptr;  // V8 is about to abort the process
+  // An inspector session's message (UTF-8 JSON) for its sink: a response to `call_id`, or a
+  // notification. Runs on the isolate's thread, isolate locked.
+  void (*inspector)(void* sink, int call_id, bool notification, const char* data,
+                    size_t length) = nullptr;
 };
 void SetHostHooks(const HostHooks& hooks);
 
@@ -194,7 +198,8 @@ struct CompileOptions {
   bool produce_cache = false;
 };
 
-std::shared_ptr<Op> MakeCreateContext();
+// inspector: the context is shown to the isolate's inspector (made with IsolateOptions::inspector).
+std::shared_ptr<Op> MakeCreateContext(bool inspector = false);
 std::shared_ptr<Op> MakeEval(uint64_t context, StrArg code, CompileOptions origin, ResultMode mode);
 std::shared_ptr<Op> MakeEvalClosure(uint64_t context, StrArg code, CompileOptions origin,
                                     std::vector<Val> args, ResultMode mode);
@@ -278,6 +283,25 @@ class IsolateHandle {
 };
 
 std::shared_ptr<IsolateHandle> NewIsolate(const IsolateOptions& options, Failure* failure);
+
+// A DevTools protocol session on an isolate made with IsolateOptions::inspector (inspector.cc).
+// Nothing here waits for the isolate: messages are queued and served by whatever thread runs
+// the isolate next (an interrupt of running JavaScript, the executor when idle, the pause loop
+// while JavaScript is paused at a breakpoint). Replies go to the sink through HostHooks::inspector.
+class InspectorSession {
+ public:
+  virtual ~InspectorSession() = default;
+  // Queues a message (JSON text). False, with `failure` filled, when the session or the isolate
+  // is gone.
+  virtual bool Dispatch(const StrArg& message, Failure* failure) = 0;
+  // Disconnects; the sink is released on the isolate's thread (or at once if it is gone).
+  virtual void Dispose() = 0;
+  virtual bool IsDisposed() const = 0;
+};
+// `sink` is an owned reference released through HostHooks::release. Null, with `failure`
+// filled, when the isolate is disposed or has no inspector.
+std::shared_ptr<InspectorSession> NewInspectorSession(IsolateHandle& isolate, void* sink,
+                                                      Failure* failure);
 
 // Bytes of stack left below the caller on this thread (copies deep values only while it lasts).
 size_t StackRemaining();

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "convert.h"
+#include "inspector.h"
 #include "call_monitor.h"
 #include "timer_thread.h"
 
@@ -125,6 +126,7 @@ IsolateHolder::~IsolateHolder() {
   if (isolate_ != nullptr) {
     Dispose();
   }
+  inspector_.reset();
 }
 
 bool IsolateHolder::Init(Failure* failure) {
@@ -161,6 +163,11 @@ bool IsolateHolder::Init(Failure* failure) {
   isolate_->SetHostInitializeImportMetaObjectCallback(InitializeImportMeta);
   isolate_->SetHostImportModuleDynamicallyCallback(ImportDynamically);
   InstallFatalHandlers(isolate_);
+  if (options_.inspector) {
+    v8::Locker locker(isolate_);
+    v8::Isolate::Scope scope(isolate_);
+    inspector_ = std::make_unique<InspectorAgent>(this);
+  }
   return true;
 }
 
@@ -218,6 +225,7 @@ bool IsolateHolder::Dispose() {
     }
   }
   isolate_->TerminateExecution();
+  if (inspector_) inspector_->Wake();  // a call paused in the debugger ends
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     executor_stop_ = true;
@@ -239,6 +247,7 @@ void IsolateHolder::FinishDispose() {
     v8::Locker locker(isolate_);
     v8::Isolate::Scope scope(isolate_);
     DisposeProfilers();
+    if (inspector_) inspector_->Shutdown();
     handles_.clear();
     module_ids_.clear();
     rejections_.clear();
@@ -567,6 +576,9 @@ void IsolateHolder::InterruptCallback(v8::Isolate* isolate, void*) {
     if (self->stop_reason_ == StopReason::kNone || self->terminate_called_ ||
         self->seq_stack_.empty())
       return;  // a stale interrupt from a call that already finished
+    // JavaScript run by the debugger while a call is paused: the pause forgives the timeout.
+    if (self->stop_reason_ == StopReason::kTimeout && self->inspector_ && self->inspector_->paused())
+      return;
     self->terminate_called_ = true;
   }
   // Outside the lock: formatting allocates, and a GC may call NearHeapLimit, which takes it.
@@ -702,6 +714,49 @@ void IsolateHolder::ExecutorLoop() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The inspector's side of the isolate (the protocol itself is in inspector.cc)
+
+bool IsolateHolder::InspectorEnqueue(std::shared_ptr<SessionImpl> session, std::string data,
+                                     bool utf16, bool control, Failure* failure) {
+  if (!inspector_) {
+    failure->kind = FailKind::kValue;
+    failure->message = "Inspector is not enabled for this isolate: create it with Isolate(inspector=True)";
+    return false;
+  }
+  if (!AcquireUser(failure)) return false;
+  bool queued = inspector_->Enqueue(std::move(session), std::move(data), utf16, control);
+  if (queued) {
+    // Running JavaScript serves it at its next interrupt check; an idle isolate, on the executor.
+    isolate_->RequestInterrupt(InspectorInterrupt, nullptr);
+    if (!inspector_->pump_posted_.exchange(true)) Post(MakeInspectorPump(), nullptr, nullptr);
+  } else {
+    FailForState(failure, false);
+  }
+  ReleaseUser();
+  return queued;
+}
+
+void IsolateHolder::InspectorInterrupt(v8::Isolate* isolate, void*) {
+  IsolateHolder* self = From(isolate);
+  if (self->inspector_) self->inspector_->PumpFromInterrupt();
+}
+
+bool IsolateHolder::MustStopWhilePaused() {
+  if (state_.load() != kAlive) return true;
+  std::lock_guard<std::mutex> lock(term_mu_);
+  return stop_reason_ != StopReason::kNone && stop_reason_ != StopReason::kTimeout;
+}
+
+void IsolateHolder::ForgiveTimeout() {
+  std::lock_guard<std::mutex> lock(term_mu_);
+  if (stop_reason_ == StopReason::kTimeout && !terminate_called_) {
+    stop_reason_ = StopReason::kNone;
+    stop_seq_ = 0;
+    stop_stack_.clear();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Handles
 
 void IsolateHolder::ReleaseHandle(uint64_t id) {
@@ -722,6 +777,7 @@ void IsolateHolder::ProcessPendingReleases() {
 void IsolateHolder::ForgetHandleNow(uint64_t id) {
   auto it = handles_.find(id);
   if (it == handles_.end()) return;
+  if (inspector_ && !it->second.context.IsEmpty()) inspector_->ContextForgotten(id);
   if (!it->second.module.IsEmpty()) {
     auto range = module_ids_.equal_range(it->second.module.Get(isolate_)->GetIdentityHash());
     for (auto m = range.first; m != range.second; ++m) {

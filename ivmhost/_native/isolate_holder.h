@@ -20,6 +20,8 @@
 namespace ivmhost {
 
 class CappedAllocator;
+class InspectorAgent;
+class SessionImpl;
 
 // Something kept alive for a JavaScript object through a weak handle. The holder deletes what is
 // left when the isolate goes away (V8 runs no weak callbacks on Dispose).
@@ -123,6 +125,17 @@ class IsolateHolder final : public IsolateHandle,
   std::vector<std::pair<uint64_t, std::string>> StopCpuProfiler(const std::string& title);
   void EnsureThreadProfiler();
 
+  // The inspector (inspector.cc), null unless the isolate was made with it; it lives as long as
+  // the holder (its V8 side ends with the isolate).
+  InspectorAgent* inspector() const { return inspector_.get(); }
+  // Queues an inspector message for `session` and wakes the isolate to serve it (any thread).
+  bool InspectorEnqueue(std::shared_ptr<SessionImpl> session, std::string data, bool utf16,
+                        bool control, Failure* failure);
+  // While paused in the debugger: must the paused call end now (cancelled, disposed...)?
+  bool MustStopWhilePaused();
+  // After a pause: a timeout that fell due meanwhile is dropped.
+  void ForgiveTimeout();
+
   size_t memory_limit_bytes() const { return memory_limit_; }
   size_t external_bytes() const;
 
@@ -177,6 +190,8 @@ class IsolateHolder final : public IsolateHandle,
   size_t memory_limit_ = 0;
   v8::Isolate* isolate_ = nullptr;
   std::shared_ptr<CappedAllocator> allocator_;
+  std::unique_ptr<InspectorAgent> inspector_;
+  static void InspectorInterrupt(v8::Isolate* isolate, void* data);
 
   std::atomic<int> state_{kAlive};
   std::atomic<int> users_{0};

@@ -3,6 +3,7 @@
 
 #include "code_cache.h"
 #include "convert.h"
+#include "inspector.h"
 #include "isolate_holder.h"
 #include "v8_compat.h"
 
@@ -37,7 +38,13 @@ void Deliver(IsolateHolder& holder, Op& op, v8::Local<v8::Context> context,
 
 class CreateContextOp final : public Op {
  public:
+  explicit CreateContextOp(bool inspector) : inspector_(inspector) {}
   void Run(IsolateHolder& holder) override {
+    if (inspector_ && holder.inspector() == nullptr) {
+      failure.kind = FailKind::kValue;
+      failure.message = "Inspector is not enabled for this isolate: create it with Isolate(inspector=True)";
+      return;
+    }
     v8::Local<v8::Context> context = v8::Context::New(holder.isolate());
     if (context.IsEmpty()) {
       failure.kind = FailKind::kInternal;
@@ -46,7 +53,11 @@ class CreateContextOp final : public Op {
     }
     result.kind = ValKind::kNumber;
     result.handle = holder.AddContext(context);
+    if (inspector_) holder.inspector()->ContextCreated(context, result.handle);
   }
+
+ private:
+  bool inspector_;
 };
 
 class EvalOp final : public Op {
@@ -450,7 +461,9 @@ class HeapStatisticsOp final : public Op {
 
 }  // namespace
 
-std::shared_ptr<Op> MakeCreateContext() { return std::make_shared<CreateContextOp>(); }
+std::shared_ptr<Op> MakeCreateContext(bool inspector) {
+  return std::make_shared<CreateContextOp>(inspector);
+}
 
 std::shared_ptr<Op> MakeEval(uint64_t context, StrArg code, CompileOptions origin, ResultMode mode) {
   return std::make_shared<EvalOp>(context, std::move(code), std::move(origin), mode);

@@ -2,7 +2,10 @@
 // Debian 12, 11.3 on Debian 13) lives here, so the rest of _native/ is version-free.
 #pragma once
 
+#include <v8-inspector.h>
 #include <v8.h>
+
+#include <memory>
 
 namespace ivmhost {
 namespace compat {
@@ -43,6 +46,18 @@ inline bool DetachArrayBuffer(v8::Local<v8::ArrayBuffer> buffer) {
 inline v8::Local<v8::String> ModuleRequestSpecifier(v8::Local<v8::Context> context,
                                                    v8::Local<v8::FixedArray> requests, int i) {
   return requests->Get(context, i).As<v8::ModuleRequest>()->GetSpecifier();
+}
+
+// V8 11 asks how far an inspector client is trusted; ours is the embedder itself.
+inline std::unique_ptr<v8_inspector::V8InspectorSession> ConnectInspector(
+    v8_inspector::V8Inspector* inspector, int context_group,
+    v8_inspector::V8Inspector::Channel* channel) {
+#if V8_MAJOR_VERSION >= 11
+  return inspector->connect(context_group, channel, v8_inspector::StringView(),
+                            v8_inspector::V8Inspector::kFullyTrusted);
+#else
+  return inspector->connect(context_group, channel, v8_inspector::StringView());
+#endif
 }
 
 }  // namespace compat

@@ -218,6 +218,14 @@ cdef void _host_catastrophic(const char* message) noexcept with gil:
 
 _catastrophic_callbacks = []
 
+
+cdef void _host_inspector(void* sink, int call_id, cbool notification, const char* data,
+                          size_t length) noexcept nogil:
+    if python_finalizing():
+        return
+    with gil:
+        (<_InspectorSink>sink).deliver(call_id, notification, data[:length].decode("utf-8", "replace"))
+
 cdef HostHooks _hooks
 _hooks.call = _host_call
 _hooks.call_async = _host_call_async
@@ -225,4 +233,5 @@ _hooks.reference = _host_reference
 _hooks.settled = _host_settled
 _hooks.release = _host_release
 _hooks.catastrophic = _host_catastrophic
+_hooks.inspector = _host_inspector
 SetHostHooks(_hooks)

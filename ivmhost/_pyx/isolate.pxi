@@ -14,6 +14,7 @@ cdef class Isolate:
 
     cdef shared_ptr[IsolateHandle] _handle
     cdef readonly int memory_limit
+    cdef readonly bint inspector
     cdef int _refs
     cdef object __weakref__
     cdef readonly object _modules  # module id -> Module, for resolvers (weak)
@@ -50,7 +51,8 @@ cdef class Isolate:
         self.memory_limit = int(memory_limit)
         self._modules = weakref.WeakValueDictionary()
         options.memory_limit_mb = self.memory_limit
-        options.inspector = bool(inspector)
+        self.inspector = bool(inspector)
+        options.inspector = self.inspector
         with nogil:
             self._handle = NewIsolate(options, &failure)
         if not self._handle:
@@ -170,17 +172,39 @@ cdef class Isolate:
 
     # -- contexts --------------------------------------------------------------------------
 
+    cdef bint _wants_inspector(self, inspector) except -1:
+        if inspector and not self.inspector:
+            raise IvmhostError("Inspector is not enabled for this isolate: create it with Isolate(inspector=True)")
+        return bool(inspector)
+
     def create_context_sync(self, *, inspector=False):
-        """Create a new context (a global object and its builtins) in this isolate."""
-        cdef shared_ptr[Op] op = MakeCreateContext()
+        """Create a new context (a global object and its builtins) in this isolate.
+
+        ``inspector=True`` shows it to the isolate's DevTools inspector (the isolate must be made
+        with ``inspector=True``).
+        """
+        cdef shared_ptr[Op] op = MakeCreateContext(self._wants_inspector(inspector))
         run_sync(self, op)
         return Context._wrap(self, op.get().result.handle)
 
     async def create_context(self, *, inspector=False):
         """Async twin of :meth:`create_context_sync`."""
-        box = box_op(MakeCreateContext())
+        box = box_op(MakeCreateContext(self._wants_inspector(inspector)))
         await await_op(self, box)
         return Context._wrap(self, (<_OpBox>box).op.get().result.handle)
+
+    # -- inspector -------------------------------------------------------------------------
+
+    def create_inspector_session(self):
+        """Open a Chrome DevTools Protocol session on this isolate (made with ``inspector=True``).
+
+        Set :attr:`InspectorSession.on_response` and :attr:`~InspectorSession.on_notification`,
+        then send protocol messages with :meth:`~InspectorSession.dispatch_protocol_message`.
+        :class:`ivmhost.InspectorServer` serves sessions to DevTools over a WebSocket.
+        """
+        if not self.inspector:
+            raise IvmhostError("Inspector is not enabled for this isolate: create it with Isolate(inspector=True)")
+        return InspectorSession._open(self)
 
     # -- scripts ---------------------------------------------------------------------------
 

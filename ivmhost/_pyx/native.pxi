@@ -126,6 +126,8 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
     ctypedef void (*HostSettledFn)(void* waiter, Val* value, Failure* failure) noexcept
     ctypedef void (*HostReleaseFn)(void* obj) noexcept
     ctypedef void (*HostCatastrophicFn)(const char* message) noexcept
+    ctypedef void (*HostInspectorFn)(void* sink, int call_id, cbool notification, const char* data,
+                                     size_t length) noexcept
 
     cdef cppclass HostHooks:
         HostCallFn call
@@ -134,6 +136,7 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         HostSettledFn settled
         HostReleaseFn release
         HostCatastrophicFn catastrophic
+        HostInspectorFn inspector
 
     void SetHostHooks(const HostHooks& hooks)
 
@@ -157,7 +160,7 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         string cached_data
         cbool produce_cache
 
-    shared_ptr[Op] MakeCreateContext()
+    shared_ptr[Op] MakeCreateContext(cbool inspector)
     shared_ptr[Op] MakeEval(uint64_t context, StrArg code, CompileOptions origin, ResultMode mode)
     shared_ptr[Op] MakeEvalClosure(uint64_t context, StrArg code, CompileOptions origin,
                                    vector[Val] args, ResultMode mode)
@@ -207,6 +210,13 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         void SetImportHook(shared_ptr[HostFunction] hook)
 
     shared_ptr[IsolateHandle] NewIsolate(const IsolateOptions& options, Failure* failure)
+
+    cdef cppclass CInspectorSession "ivmhost::InspectorSession":
+        cbool Dispatch(const StrArg& message, Failure* failure)
+        void Dispose()
+        cbool IsDisposed()
+    shared_ptr[CInspectorSession] NewInspectorSession(IsolateHandle& isolate, void* sink,
+                                                     Failure* failure)
     cbool CreateSnapshot(const vector[pair[StrArg, StrArg]]& scripts, const StrArg* warmup, string* blob,
                          Failure* failure)
     size_t StackRemaining()
