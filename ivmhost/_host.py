@@ -220,7 +220,7 @@ class _Realm:
         self.export_kinds: dict[str, str] = {}
         self.failure: BaseException | None = None  # the last timer callback that failed
         self.waker: Waker | None = None  # a task waiting on this realm hears of failures
-        self.context = instance.isolate.create_context_sync()
+        self.context = instance.isolate.create_context_sync(inspector=instance.isolate.inspector)
         logger = self.plugin.logger
         levels = {"log": logging.INFO, "info": logging.INFO, "warn": logging.WARNING,
                   "error": logging.ERROR, "debug": logging.DEBUG}
@@ -361,6 +361,7 @@ class _Instance:
     def __init__(self, plugin: Plugin) -> None:
         self.plugin = plugin
         self.isolate = Isolate(memory_limit=plugin.manifest.limits.memory_mb,
+                               inspector=plugin.host.inspector,
                                import_module=self._import_dynamically)
         self.lent: dict[str, LentCapability] = {}
         self.imported: set[str] = set()
@@ -814,6 +815,10 @@ class PluginHost:
         host.hook.on_message(message="hi")      # Python and JavaScript plugins alike
         async with host:                        # anyio: the host owns its plugins' tasks
             host.start_task("ticker", "run", 10)
+
+    ``inspector=True`` makes every in-process plugin's isolate and contexts with the DevTools
+    inspector on, so :class:`ivmhost.InspectorServer` can serve ``plugin.isolate`` to a debugger
+    (``ivmhost inspect`` does this). Process-tier plugins cannot be inspected.
     """
 
     def __init__(
@@ -825,6 +830,7 @@ class PluginHost:
         on_fault: FaultPolicy = "raise",
         plugin_manager: pluggy.PluginManager | None = None,
         isolation: str | None = None,
+        inspector: bool = False,
     ) -> None:
         self.plugin_manager = plugin_manager or pluggy.PluginManager(PROJECT)
         if hookspecs is not None:
@@ -845,6 +851,7 @@ class PluginHost:
         if isolation not in (None, *ISOLATIONS):
             raise ValueError(f"isolation must be None (each manifest decides), 'isolate' or 'process', not {isolation!r}")
         self._isolation = isolation
+        self.inspector = bool(inspector)
         self.plugins: dict[str, Plugin] = {}
         self._timers = _TimerService()
         self._task_group: anyio.abc.TaskGroup | None = None

@@ -59,10 +59,12 @@ def make_host(
     grants: Mapping[str, Any] | Callable[[Manifest, CapabilityRequest], bool] | None = None,
     ceilings: Limits | None = None,
     on_fault: FaultPolicy = "raise",
+    inspector: bool = False,
 ) -> PluginHost:
     """A PluginHost for the notes application: ``kv`` in ``data_dir/notes.db`` (a temporary
     directory when None), ``http.fetch``, ``notify`` (to ``notify_sink``, printing by default),
-    ``settings`` and read-only ``files`` under ``files_root`` (``data_dir/files`` by default)."""
+    ``settings`` and read-only ``files`` under ``files_root`` (``data_dir/files`` by default).
+    ``inspector=True`` is for ``ivmhost inspect`` (see PluginHost)."""
     data = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="ivmhost-demo-"))
     data.mkdir(parents=True, exist_ok=True)
     root = Path(files_root) if files_root is not None else data / "files"
@@ -83,4 +85,5 @@ def make_host(
         grants=grants if grants is not None else grant_requested,
         ceilings=ceilings,
         on_fault=on_fault,
+        inspector=inspector,
     )

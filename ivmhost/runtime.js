@@ -645,6 +645,22 @@
     },
     groupEnd() { groupIndent = StringPrototypeSlice(groupIndent, 2); },
   };
+  // DevTools: V8's own console reports to an attached inspector (and does nothing without one),
+  // so every call goes there too.
+  const inspectorConsole = OriginalGlobal.console;
+  if (inspectorConsole !== undefined && inspectorConsole !== null) {
+    for (const name of ObjectKeys(console)) {
+      const own = console[name];
+      const theirs = inspectorConsole[name];
+      if (typeof theirs !== 'function') continue;
+      console[name] = {
+        [name](...args) {
+          ReflectApply(theirs, inspectorConsole, args);
+          return ReflectApply(own, console, args);
+        },
+      }[name];
+    }
+  }
   const traceFunction = console.trace;
   ObjectDefineProperty(console, Symbol.toStringTag, { value: 'console', configurable: true });
 
