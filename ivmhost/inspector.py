@@ -61,6 +61,7 @@ _MAX_MESSAGE = 64 * 2**20
 # Node's favicon: chrome://inspect lists these targets as Node ones ("type": "node").
 _FAVICON = "https://nodejs.org/static/images/favicons/favicon.ico"
 _READY = "Runtime.runIfWaitingForDebugger"
+_DISPOSED = "the isolate was disposed"
 _ENDPOINTS = "GET /json (or /json/list) lists the targets, GET /json/version names the server, ws://HOST:PORT/<id> debugs one"
 
 
@@ -112,7 +113,8 @@ class InspectorServer:
         self._changed = threading.Condition(self._lock)  # a client came, went or became ready
         self._targets: dict[str, InspectorTarget] = {}
         self._connections: dict[ServerConnection, InspectorTarget] = {}
-        self._ready = 0  # connections whose client sent Runtime.runIfWaitingForDebugger
+        self._sessions = 0  # connections with an inspector session open
+        self._ready: set[ServerConnection] = set()  # those whose client sent Runtime.runIfWaitingForDebugger
         self._added = 0
 
     def __repr__(self) -> str:
@@ -187,9 +189,9 @@ class InspectorServer:
 
     @property
     def clients(self) -> int:
-        """How many WebSocket clients are connected now (one inspector session each)."""
+        """How many WebSocket clients have an inspector session open now (one each)."""
         with self._lock:
-            return len(self._connections)
+            return self._sessions
 
     # -- targets --
 
@@ -200,8 +202,9 @@ class InspectorServer:
             raise RuntimeError("start the InspectorServer (start() or `with`) before adding isolates")
         if isolate.is_disposed:
             raise IvmhostError("Isolate is disposed: there is nothing to inspect")
-        # The engine knows whether the isolate has an inspector; its error says how to turn it on.
-        isolate.create_inspector_session().dispose()
+        if not isolate.inspector:
+            raise IvmhostError("Inspector is not enabled for this isolate: create it with Isolate(inspector=True) "
+                               "(PluginHost(inspector=True) for plugins)")
         with self._lock:
             self._added += 1
             target_id = str(uuid.uuid4())
@@ -227,7 +230,7 @@ class InspectorServer:
         as DevTools and VS Code do once they have set their breakpoints (Node's ``--inspect-wait``
         rule). True, or False after ``timeout`` seconds."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._ready > 0, timeout)
+            return self._changed.wait_for(lambda: bool(self._ready), timeout)
 
     # -- HTTP --
 
@@ -275,19 +278,17 @@ class InspectorServer:
             connection.close(CloseCode.GOING_AWAY, "the target was removed from the inspector")
             return
         peer = _peer(connection)
-        ready = False
         close: tuple[int, str] | None = None
         try:
             with self._session(target, connection) as session:
                 _log.info("inspector client %s attached to %s", peer, target.title)
-                ready, close = self._relay(target, connection, session)
+                close = self._relay(target, connection, session)
         except IvmhostError as exc:  # create_inspector_session() on an isolate disposed meanwhile
-            close = (CloseCode.GOING_AWAY, _reason(str(exc)))
+            close = _gone(target, exc)
         finally:
             with self._changed:
                 del self._connections[connection]
-                if ready:
-                    self._ready -= 1
+                self._ready.discard(connection)
                 self._changed.notify_all()
             if close is not None:
                 connection.close(*close)
@@ -304,44 +305,47 @@ class InspectorServer:
         sender = threading.Thread(target=_send_all, args=(connection, outbox), daemon=True,
                                   name=f"ivmhost-inspector-send-{target.id[:8]}")
         sender.start()
+        with self._changed:
+            self._sessions += 1
+            self._changed.notify_all()
         try:
             yield session
         finally:
             if not session.is_disposed:
                 session.dispose()
+            with self._changed:
+                self._sessions -= 1
+                self._changed.notify_all()
             outbox.put(None)
             sender.join(timeout=5)
 
     def _relay(self, target: InspectorTarget, connection: ServerConnection,
-               session: InspectorSession) -> tuple[bool, tuple[int, str] | None]:
-        """Relays the client's frames to the session until the client goes (returns no close
-        frame to send) or the isolate or target does (returns the close code and reason).
-        The first item says whether this client became ready (see wait_for_client)."""
-        ready = False
+               session: InspectorSession) -> tuple[int, str] | None:
+        """Relays the client's frames to the session until the client goes (returns None: no
+        close frame to send) or the isolate or target does (returns the close code and reason)."""
         while True:
             if self._closed:
-                return ready, None  # close() closes the connection with its own reason
+                return None  # close() closes the connection with its own reason
             if target.isolate.is_disposed or session.is_disposed:
-                return ready, (CloseCode.GOING_AWAY, "the isolate was disposed")
+                return CloseCode.GOING_AWAY, _DISPOSED
             if self._targets.get(target.id) is not target:
-                return ready, (CloseCode.GOING_AWAY, "the target was removed from the inspector")
+                return CloseCode.GOING_AWAY, "the target was removed from the inspector"
             try:
                 message = connection.recv(timeout=_POLL_SECONDS)
             except TimeoutError:
                 continue
             except ConnectionClosed:
-                return ready, None
+                return None
             if not isinstance(message, str):
-                return ready, (CloseCode.UNSUPPORTED_DATA, "DevTools protocol messages are text frames")
-            if not ready and _READY in message and _method(message) == _READY:
-                ready = True
+                return CloseCode.UNSUPPORTED_DATA, "DevTools protocol messages are text frames"
+            if _READY in message and _method(message) == _READY:
                 with self._changed:
-                    self._ready += 1
+                    self._ready.add(connection)
                     self._changed.notify_all()
             try:
                 session.dispatch_protocol_message(message)
             except IvmhostError as exc:  # the isolate went between the check and the dispatch
-                return ready, (CloseCode.GOING_AWAY, _reason(str(exc)))
+                return _gone(target, exc)
 
     # -- helpers --
 
@@ -418,7 +422,9 @@ def _method(message: str) -> Any:
         return None
 
 
-def _reason(text: str) -> str:
-    """A close reason fits in 123 bytes of UTF-8."""
-    data = text.encode()[:123]
-    return data.decode(errors="ignore")
+def _gone(target: InspectorTarget, error: IvmhostError) -> tuple[int, str]:
+    """The close frame for a connection whose isolate refused a session or a message."""
+    if target.isolate.is_disposed:
+        return CloseCode.GOING_AWAY, _DISPOSED
+    # Any other refusal: its message, cut to the 123 bytes of UTF-8 a close reason holds.
+    return CloseCode.INTERNAL_ERROR, str(error).encode()[:123].decode(errors="ignore")
