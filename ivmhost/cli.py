@@ -19,6 +19,7 @@ import argparse
 import importlib
 import inspect
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -333,21 +334,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     with _make_host(args, inspector=True) as host:
         plugins = _load_all(host, args)
         for plugin in plugins:
-            if plugin.isolate is None:
+            if plugin.isolation == "process" or not isinstance(plugin.isolate, ivmhost.Isolate):
                 raise CommandError(f"{plugin.name} runs in a worker process (isolation = \"process\"): the inspector cannot reach it",
                                    "debug it in process: set isolation = \"isolate\" in its plugin.toml (and no PluginHost(isolation=\"process\"))")
         try:
             server = InspectorServer(args.host, args.port)
             server.start()
         except OSError as exc:
-            raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            raise CommandError(f"cannot listen on {args.host}:{args.port}: {os.strerror(exc.errno) if exc.errno else exc}",
                                "pick another --port (0 picks a free one), or stop the debugger already there") from exc
         with server:
             targets = []
             for plugin in plugins:
-                assert plugin.isolate is not None
+                assert isinstance(plugin.isolate, ivmhost.Isolate)
                 title = f"{plugin.name} {plugin.manifest.version}"
-                targets.append((plugin, server.add(plugin.isolate, title=title, url=plugin.manifest.entry_path.as_uri())))
+                targets.append((plugin, server.add(plugin.isolate, title=title, url=plugin.manifest.entry_path.resolve().as_uri())))
             if args.json:
                 _print_json_line({"targets": [{"plugin": p.name, "id": t.id, "title": t.title, "url": t.url,
                                                "webSocketDebuggerUrl": t.websocket_url, "devtoolsFrontendUrl": t.devtools_frontend_url}

@@ -139,23 +139,19 @@ class InspectorServer:
         _log.info("inspector listening on %s", self._netloc())
 
     def close(self) -> None:
-        """Stop listening, close every connection (disposing its session) and forget the targets."""
-        with self._lock:
+        """Close every connection (disposing its session, after sending what it still had to
+        send: the reply to a last Debugger.resume), stop listening and forget the targets."""
+        with self._changed:
             if self._closed:
                 return
-            self._closed = True
+            self._closed = True  # each relay thread notices within _POLL_SECONDS
+            self._changed.wait_for(lambda: not self._connections, timeout=10)
             server, self._server = self._server, None
-            connections = list(self._connections)
-        for connection in connections:
-            connection.close(CloseCode.GOING_AWAY, "the inspector server is closing")
+            self._targets.clear()
         if server is not None:
-            server.shutdown()
+            server.shutdown()  # closes what did not close in time
         if self._thread is not None:
             self._thread.join()
-        with self._changed:
-            # Each relay thread disposes its session once its connection is closed.
-            self._changed.wait_for(lambda: not self._connections, timeout=10)
-            self._targets.clear()
 
     def __enter__(self) -> InspectorServer:
         self.start()
@@ -218,12 +214,10 @@ class InspectorServer:
         return target
 
     def remove(self, target: InspectorTarget) -> None:
-        """Stop serving ``target``: it leaves /json and its clients are disconnected."""
+        """Stop serving ``target``: it leaves /json and its clients are disconnected (by their
+        relay threads, once they sent what was queued)."""
         with self._lock:
             self._targets.pop(target.id, None)
-            connections = [c for c, t in self._connections.items() if t is target]
-        for connection in connections:
-            connection.close(CloseCode.GOING_AWAY, "the target was removed from the inspector")
 
     def wait_for_client(self, timeout: float | None = None) -> bool:
         """Block until a debugger is attached and ready: it sent ``Runtime.runIfWaitingForDebugger``,
@@ -237,6 +231,8 @@ class InspectorServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Answers /json, /json/list and /json/version; lets WebSocket upgrades to a target
         through; refuses the rest. Runs on the connection's thread."""
+        if self._closed:
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "the inspector server is closing\n")
         host = request.headers.get("Host")
         if not _allowed_host(host):
             # Node's DNS rebinding guard: a web page whose name resolves to 127.0.0.1 must not
@@ -325,7 +321,7 @@ class InspectorServer:
         close frame to send) or the isolate or target does (returns the close code and reason)."""
         while True:
             if self._closed:
-                return None  # close() closes the connection with its own reason
+                return CloseCode.GOING_AWAY, "the inspector server is closing"
             if target.isolate.is_disposed or session.is_disposed:
                 return CloseCode.GOING_AWAY, _DISPOSED
             if self._targets.get(target.id) is not target:

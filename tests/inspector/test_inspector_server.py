@@ -326,6 +326,20 @@ def test_a_disposed_isolate_closes_its_connections_with_a_reason(server: Inspect
     assert refused.value.response.status_code == 404
 
 
+def test_remove_disconnects_the_targets_clients(server: InspectorServer, inspected: Inspected) -> None:
+    isolate, context = inspected
+    target = server.add(isolate)
+    with connect(target.websocket_url, open_timeout=STEP) as websocket:
+        until(lambda: server.clients == 1, "the session open")
+        server.remove(target)
+        with pytest.raises(ConnectionClosed) as closed:
+            websocket.recv(timeout=STEP)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1001, "the target was removed from the inspector")
+    until(lambda: server.clients == 0, "the session disposed")
+    assert server.targets == [] and context.eval_sync("'still usable'") == "still usable"
+
+
 def test_close_disconnects_clients_and_stops_listening(inspected: Inspected) -> None:
     isolate, _ = inspected
     with InspectorServer(port=0) as server:
