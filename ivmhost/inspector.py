@@ -221,7 +221,7 @@ class InspectorServer:
 
     def wait_for_client(self, timeout: float | None = None) -> bool:
         """Block until a debugger is attached and ready: it sent ``Runtime.runIfWaitingForDebugger``,
-        as DevTools and VS Code do once they have set their breakpoints (Node's ``--inspect-wait``
+        as DevTools does once it has set its breakpoints (Node's ``--inspect-wait``
         rule). True, or False after ``timeout`` seconds."""
         with self._changed:
             return self._changed.wait_for(lambda: bool(self._ready), timeout)
