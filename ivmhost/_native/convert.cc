@@ -543,45 +543,98 @@ void ExceptionToFailure(IsolateHolder& holder, v8::Local<v8::Context> context,
 }
 
 // ---------------------------------------------------------------------------------------------
+// Pooled values
+
+void Val::Reset() {
+  constexpr size_t kKeep = 1024;  // larger buffers are freed, not kept for the next call
+  kind = ValKind::kUndefined;
+  boolean = false;
+  one_byte = true;
+  number = 0;
+  handle = 0;
+  if (data.capacity() > kKeep) {
+    std::string().swap(data);
+  } else if (!data.empty()) {
+    data.clear();
+  }
+  if (!text.empty()) std::string().swap(text);
+  if (!stack.empty()) std::string().swap(stack);
+  if (keys.capacity() != 0) std::vector<Val>().swap(keys);
+  if (items.capacity() != 0) std::vector<Val>().swap(items);
+  if (host) host.reset();
+  view = nullptr;
+  view_size = 0;
+  if (copy) copy.reset();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Val -> V8
 
 namespace {
 
-// The argument vectors of host calls, reused per thread: a callback costs no allocation for them
-// (the hot path of every JavaScript -> Python call). Leases nest: a callback that calls back in
-// takes another vector.
-class ArgsLease {
+// The values of a host call (arguments, result, failure), reused per thread: a callback allocates
+// nothing for them and resets only what it used (the hot path of every JavaScript -> Python
+// call). Leases nest: a callback that calls back in takes another scratch.
+struct CallScratch {
+  std::vector<Val> args;
+  Val result;
+  Failure failure;
+};
+
+class ScratchLease {
  public:
-  explicit ArgsLease(int count) {
-    auto& pool = Pool();
-    if (pool.empty()) {
-      args_ = new std::vector<Val>();
+  explicit ScratchLease(size_t count) : count_(count) {
+    Pool& pool = ThreadPool();
+    if (pool.depth < kPooled) {
+      CallScratch*& slot = pool.scratches[pool.depth];
+      if (slot == nullptr) slot = new CallScratch();
+      scratch_ = slot;
     } else {
-      args_ = pool.back();
-      pool.pop_back();
+      scratch_ = new CallScratch();  // deeper than any real callback chain: not pooled
     }
-    args_->resize(static_cast<size_t>(count));
+    pool.depth++;
+    if (scratch_->args.size() < count) scratch_->args.resize(count);
   }
-  ~ArgsLease() {
-    args_->clear();
-    auto& pool = Pool();
-    if (pool.size() < 16) {
-      pool.push_back(args_);
-    } else {
-      delete args_;
+  ~ScratchLease() {
+    Pool& pool = ThreadPool();
+    pool.depth--;
+    if (pool.depth >= kPooled || count_ > kPooledArgs) {
+      if (pool.depth < kPooled) {  // keep the slot, not its many arguments
+        std::vector<Val>().swap(scratch_->args);
+        Clean();
+      } else {
+        delete scratch_;
+      }
+      return;
     }
+    Clean();
   }
-  ArgsLease(const ArgsLease&) = delete;
-  ArgsLease& operator=(const ArgsLease&) = delete;
-  std::vector<Val>& args() { return *args_; }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  Val* args() { return scratch_->args.data(); }
+  Val& result() { return scratch_->result; }
+  Failure& failure() { return scratch_->failure; }
 
  private:
-  // Leaked with the thread on purpose: a few small vectors per thread that ever called back.
-  static std::vector<std::vector<Val>*>& Pool() {
-    static thread_local std::vector<std::vector<Val>*> pool;
+  static constexpr int kPooled = 8;
+  static constexpr size_t kPooledArgs = 16;
+  struct Pool {
+    int depth = 0;
+    CallScratch* scratches[kPooled] = {};
+  };
+  // Leaked with the thread on purpose: a few small scratches per thread that ever called back.
+  static Pool& ThreadPool() {
+    static thread_local Pool pool IVMHOST_TLS_FAST;
     return pool;
   }
-  std::vector<Val>* args_;
+  void Clean() {
+    size_t used = std::min(count_, scratch_->args.size());
+    for (size_t i = 0; i < used; ++i) scratch_->args[i].Reset();
+    scratch_->result.Reset();
+    if (scratch_->failure.kind != FailKind::kNone) scratch_->failure = Failure();
+  }
+  CallScratch* scratch_;
+  size_t count_;
 };
 
 void CallHostFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
@@ -595,9 +648,10 @@ void CallHostFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
         v8::String::NewFromUtf8Literal(isolate, "Maximum call stack size exceeded")));
     return;
   }
-  ArgsLease lease(info.Length());
-  std::vector<Val>& args = lease.args();
-  Failure failure;
+  size_t count = static_cast<size_t>(info.Length());
+  ScratchLease lease(count);
+  Val* args = lease.args();
+  Failure& failure = lease.failure();
   for (int i = 0; i < info.Length(); ++i) {
     if (!ToVal(holder, context, info[i], ResultMode::kCopyStrict, &args[i], &failure, true)) {
       ThrowFailure(holder, context, failure);
@@ -609,12 +663,12 @@ void CallHostFunction(const v8::FunctionCallbackInfo<v8::Value>& info) {
     v8::Local<v8::Promise::Resolver> resolver;
     if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return;
     PromiseTicket ticket = holder.AddHostPromise(resolver);
-    Hooks().call_async(fn->fn, args, ticket);
+    Hooks().call_async(fn->fn, args, count, ticket);
     info.GetReturnValue().Set(resolver->GetPromise());
     return;
   }
-  Val result;
-  bool ok = Hooks().call(fn->fn, args, &result, &failure);
+  Val& result = lease.result();
+  bool ok = Hooks().call(fn->fn, args, count, &result, &failure);
   if (fn->flags & kHostIgnored) {
     if (!ok && failure.kind == FailKind::kHostException) ThrowFailure(holder, context, failure);
     return;  // the result and ordinary errors are dropped
@@ -834,7 +888,7 @@ v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> 
         if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) break;
         PromiseTicket ticket = holder.AddHostPromise(resolver);
         std::vector<Val> no_args;
-        Hooks().call_async(val.host->fn, no_args, ticket);
+        Hooks().call_async(val.host->fn, no_args.data(), 0, ticket);
         return resolver->GetPromise();
       }
       v8::Local<v8::External> data = v8::External::New(isolate, val.host.get());

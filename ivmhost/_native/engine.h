@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+// Thread-locals on hot paths: the initial-exec model reads them without a __tls_get_addr call.
+#define IVMHOST_TLS_FAST __attribute__((tls_model("initial-exec")))
+
 namespace ivmhost {
 
 class IsolateHolder;
@@ -72,6 +75,8 @@ struct Val {
   const char* view = nullptr;
   size_t view_size = 0;
   size_t bytes_size() const { return view != nullptr ? view_size : data.size(); }
+  // Back to a fresh undefined, keeping small buffers for reuse (pooled values, see convert.cc).
+  void Reset();
   const char* bytes_data() const { return view != nullptr ? view : data.data(); }
   std::shared_ptr<ExternalCopy> copy;  // ExternalCopy
 };
@@ -122,10 +127,10 @@ enum class RefMethod : uint8_t {
 // Calls from the engine back into the host (Python). Installed once by the Cython module.
 // All run on the isolate's thread while the isolate is locked and take the GIL themselves.
 struct HostHooks {
-  // Call `fn` with `args`; fill `result` or return false with `failure` filled.
-  bool (*call)(void* fn, std::vector<Val>& args, Val* result, Failure* failure) = nullptr;
+  // Call `fn` with `args[0..count)`; fill `result` or return false with `failure` filled.
+  bool (*call)(void* fn, Val* args, size_t count, Val* result, Failure* failure) = nullptr;
   // Start `fn` with `args` without waiting; settle the ticket (SettleHostPromise) when done.
-  void (*call_async)(void* fn, std::vector<Val>& args, const PromiseTicket& ticket) = nullptr;
+  void (*call_async)(void* fn, Val* args, size_t count, const PromiseTicket& ticket) = nullptr;
   // A Reference method on a host object lent to JavaScript.
   bool (*reference)(void* object, RefMethod method, std::vector<Val>& args, Val* result,
                     Failure* failure) = nullptr;

@@ -30,7 +30,7 @@ constexpr size_t kExecutorStack = 8 * kMiB;
 
 // The lowest address JavaScript may use on this thread, from the thread's real stack bounds.
 // Cached per thread: pthread_getattr_np costs ~250 µs on the main thread.
-thread_local uintptr_t t_stack_low = 0;
+thread_local uintptr_t t_stack_low IVMHOST_TLS_FAST = 0;
 
 uintptr_t ThreadStackLimit() {
   thread_local uintptr_t limit = 0;

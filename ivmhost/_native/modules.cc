@@ -19,7 +19,7 @@ void IsolateHolder::InitializeImportMeta(v8::Local<v8::Context> context, v8::Loc
   args[0].number = static_cast<double>(args[0].handle);
   Val result;
   Failure failure;
-  if (!Hooks().call(filler->fn, args, &result, &failure)) ThrowFailure(*self, context, failure);
+  if (!Hooks().call(filler->fn, args.data(), args.size(), &result, &failure)) ThrowFailure(*self, context, failure);
 }
 
 namespace {
@@ -42,7 +42,7 @@ v8::MaybeLocal<v8::Module> ResolveModule(v8::Local<v8::Context> context, v8::Loc
   args[1].kind = ValKind::kNumber;
   args[1].number = static_cast<double>(holder.ModuleId(referrer));
   Val result;
-  if (!Hooks().call(holder.resolver->fn, args, &result, &failure)) {
+  if (!Hooks().call(holder.resolver->fn, args.data(), args.size(), &result, &failure)) {
     bool host_exception = failure.kind == FailKind::kHostException;
     ThrowFailure(holder, context, failure);
     // A host BaseException only requests termination; V8 needs an exception pending here.
@@ -108,7 +108,7 @@ v8::MaybeLocal<v8::Promise> IsolateHolder::ImportDynamically(v8::Local<v8::Conte
   ToVal(holder, context, specifier, ResultMode::kCopyStrict, &args[0], &failure);
   ToVal(holder, context, resource_name, ResultMode::kCopyStrict, &args[1], &failure);
   Val result;
-  if (!Hooks().call(hook->fn, args, &result, &failure)) {
+  if (!Hooks().call(hook->fn, args.data(), args.size(), &result, &failure)) {
     ThrowFailure(holder, context, failure);
     return Rejected(context, resolver, try_catch, "import('" + name + "') failed");
   }

@@ -96,17 +96,17 @@ cdef int exception_to_failure(object exc, Failure* failure, bint catchable=False
     return 0
 
 
-cdef cbool _host_call(void* fn, vector[Val]& args, Val* result, Failure* failure) noexcept nogil:
+cdef cbool _host_call(void* fn, Val* args, size_t count, Val* result, Failure* failure) noexcept nogil:
     if python_finalizing():
         failure.kind = FailKind.kInternal
         failure.message.assign(<const char*>"The Python interpreter is shutting down")
         return False
     with gil:
-        return _call_host(fn, args, result, failure)
+        return _call_host(fn, args, count, result, failure)
 
 
-cdef cbool _call_host(void* fn, vector[Val]& args, Val* result, Failure* failure) noexcept:
-    cdef Py_ssize_t i, n = args.size()
+cdef cbool _call_host(void* fn, Val* args, size_t count, Val* result, Failure* failure) noexcept:
+    cdef Py_ssize_t i, n = <Py_ssize_t>count
     cdef tuple pyargs
     cdef object item
     cdef PyObject* argv[_VECTORCALL_MAX]
@@ -139,19 +139,19 @@ cdef cbool _call_host(void* fn, vector[Val]& args, Val* result, Failure* failure
         return False
 
 
-cdef void _host_call_async(void* fn, vector[Val]& args, const PromiseTicket& ticket) noexcept nogil:
+cdef void _host_call_async(void* fn, Val* args, size_t count, const PromiseTicket& ticket) noexcept nogil:
     if python_finalizing():
         return
     with gil:
-        _call_host_async(fn, args, ticket)
+        _call_host_async(fn, args, count, ticket)
 
 
-cdef void _call_host_async(void* fn, vector[Val]& args, const PromiseTicket& ticket) noexcept:
+cdef void _call_host_async(void* fn, Val* args, size_t count, const PromiseTicket& ticket) noexcept:
     cdef size_t i
     cdef _Ticket settle = _Ticket.__new__(_Ticket)
     settle.ticket = ticket
     try:
-        pyargs = [val_to_py(args[i], None) for i in range(args.size())]
+        pyargs = [val_to_py(args[i], None) for i in range(count)]
         (<Callback>fn)._start(pyargs, settle)
     except BaseException as exc:
         settle(False, exc)

@@ -119,8 +119,8 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
     cdef cppclass PromiseTicket:
         uint64_t id
 
-    ctypedef cbool (*HostCallFn)(void* fn, vector[Val]& args, Val* result, Failure* failure) noexcept
-    ctypedef void (*HostCallAsyncFn)(void* fn, vector[Val]& args, const PromiseTicket& ticket) noexcept
+    ctypedef cbool (*HostCallFn)(void* fn, Val* args, size_t count, Val* result, Failure* failure) noexcept
+    ctypedef void (*HostCallAsyncFn)(void* fn, Val* args, size_t count, const PromiseTicket& ticket) noexcept
     ctypedef cbool (*HostReferenceFn)(void* obj, RefMethod method, vector[Val]& args, Val* result,
                                       Failure* failure) noexcept
     ctypedef void (*HostSettledFn)(void* waiter, Val* value, Failure* failure) noexcept

@@ -3,6 +3,7 @@
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.long cimport PyLong_FromLongLong
 from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
 from libc.math cimport floor, isfinite, signbit
 from libc.string cimport memcpy
@@ -18,8 +19,10 @@ cdef extern from "Python.h":
 
 
 cdef double _MAX_SAFE = 9007199254740992.0  # 2**53
+cdef long long _MAX_SAFE_INT = 9007199254740992
 cdef int _MAX_DEPTH = 1000
 cdef size_t _STACK_RESERVE = 64 * 1024
+cdef object _UNDEFINED = undefined  # a C global: no module dict lookup on the hot paths
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
@@ -64,7 +67,7 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
     cdef int overflow = 0
     if depth > _MAX_DEPTH or (depth > 16 and StackRemaining() < _STACK_RESERVE):
         raise TransferError("A non-transferable value was passed: it is nested too deeply (or is cyclic)")
-    if obj is undefined:
+    if obj is _UNDEFINED:
         out.kind = ValKind.kUndefined
     elif obj is None:
         out.kind = ValKind.kNull
@@ -76,7 +79,7 @@ cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
         out.number = obj
     elif isinstance(obj, int):
         small = PyLong_AsLongLongAndOverflow(obj, &overflow)
-        if overflow == 0 and -9007199254740992 <= small <= 9007199254740992:
+        if overflow == 0 and -_MAX_SAFE_INT <= small <= _MAX_SAFE_INT:
             out.kind = ValKind.kNumber
             out.number = <double>small
         else:
@@ -229,7 +232,7 @@ cdef bint wire_value(object obj, string* out, int depth) except -1:
         out.push_back(b'T')
     elif obj is False:
         out.push_back(b'F')
-    elif obj is undefined:
+    elif obj is _UNDEFINED:
         out.push_back(b'_')
     elif t is dict:
         out.push_back(b'o')
@@ -330,7 +333,7 @@ cdef object flat_value(FlatReader* r, const Val& v, Isolate isolate, list keys):
         r.p += 8
         return number_to_py(d)
     if tag == b'u':
-        return undefined
+        return _UNDEFINED
     if tag == b'n':
         return None
     if tag == b't':
@@ -350,8 +353,11 @@ cdef object flat_to_py(const Val& v, Isolate isolate):
 
 cdef object number_to_py(double d):
     # JavaScript has one number type: integral values within 2**53 become int, the rest float.
-    if isfinite(d) and floor(d) == d and -_MAX_SAFE <= d <= _MAX_SAFE and not (d == 0 and signbit(d)):
-        return int(d)
+    cdef long long whole
+    if -_MAX_SAFE <= d <= _MAX_SAFE:  # (false for NaN)
+        whole = <long long>d
+        if <double>whole == d and not (whole == 0 and signbit(d)):
+            return PyLong_FromLongLong(whole)
     return d
 
 
@@ -364,7 +370,7 @@ cdef object val_to_py(const Val& v, Isolate isolate):
     if kind == ValKind.kString:
         return arg_text(v.data, v.one_byte)
     if kind == ValKind.kUndefined or kind == ValKind.kUnsupported:
-        return undefined
+        return _UNDEFINED
     if kind == ValKind.kNull:
         return None
     if kind == ValKind.kBool:
@@ -385,7 +391,7 @@ cdef object val_to_py(const Val& v, Isolate isolate):
         return object_to_py(v, isolate)
     if kind == ValKind.kDate:
         if not isfinite(v.number):
-            return undefined
+            return _UNDEFINED
         return _EPOCH + datetime.timedelta(milliseconds=v.number)
     if kind == ValKind.kError:
         return make_js_error(v)
@@ -399,7 +405,7 @@ cdef object val_to_py(const Val& v, Isolate isolate):
         ref = Reference.__new__(Reference)
         ref._bind_ref(isolate, v.handle, utf8_text(v.text))
         return ref
-    return undefined
+    return _UNDEFINED
 
 
 cdef list array_to_py(const Val& v, Isolate isolate):

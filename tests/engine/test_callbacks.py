@@ -169,3 +169,19 @@ def test_callback_validation() -> None:
     with pytest.raises(ValueError, match="at most one"):
         ivmhost.Callback(print, async_=True, ignored=True)
     assert "sync" in repr(ivmhost.Callback(print))
+
+
+def test_reused_call_values_never_leak_between_calls(context: ivmhost.Context) -> None:
+    # The engine reuses each thread's argument and result values; nothing of one call may show
+    # in the next: deep chains (past the pooled depth), many arguments, big and small values.
+    def down(n: int) -> object:
+        return context.eval_closure_sync("return $0 === 0 ? ['bottom'] : [$0, ...$1($0 - 1)]", [n, down]) if n >= 0 else None
+
+    assert down(12) == [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, "bottom"]
+    context.global_.set_sync("echo", lambda *args: list(args))
+    assert context.eval_sync("echo(...Array.from({length: 20}, (_, i) => i))") == list(range(20))
+    assert context.eval_sync("echo(1, 2)") == [1, 2]
+    big = "x" * 100_000
+    assert context.eval_closure_sync("return echo($0, {k: [1]}, 'é').map(v => typeof v === 'string' ? v.length : v)", [big]) == [100_000, {"k": [1]}, 1]
+    assert context.eval_sync("echo()") == []
+    assert context.eval_sync("echo(undefined, null, true, 0.5, -0)") == [ivmhost.undefined, None, True, 0.5, -0.0]
