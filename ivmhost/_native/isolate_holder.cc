@@ -215,8 +215,14 @@ struct CallOnThisThread {
 }  // namespace
 
 bool IsolateHolder::Dispose() {
+  // This thread is a user until it is done with isolate_: without that, a user leaving on another
+  // thread (a call refused because of this dispose) could finish the disposal under our feet.
+  users_++;
   int expected = kAlive;
-  if (!state_.compare_exchange_strong(expected, kDisposing)) return false;
+  if (!state_.compare_exchange_strong(expected, kDisposing)) {
+    ReleaseUser();
+    return false;
+  }
   {
     std::lock_guard<std::mutex> lock(term_mu_);
     if (active_seq_ != 0 && stop_reason_ == StopReason::kNone) {
@@ -234,8 +240,11 @@ bool IsolateHolder::Dispose() {
   // A dispose from inside a call on this thread (a callback) cannot wait for that call, nor, from
   // inside a call into another isolate, for a call that may be waiting on this thread's isolate
   // (two isolates disposing each other from callbacks): the last user out finishes the disposal.
-  if (v8::Locker::IsLocked(isolate_) || t_calls_on_this_thread > 0) return true;
-  if (users_.load() == 0) FinishDispose();
+  if (v8::Locker::IsLocked(isolate_) || t_calls_on_this_thread > 0) {
+    users_--;
+    return true;
+  }
+  ReleaseUser();  // the last user out (maybe this thread) finishes the disposal
   std::unique_lock<std::mutex> lock(dispose_mu_);
   dispose_cv_.wait(lock, [this] { return state_.load() == kDisposed; });
   return true;

@@ -323,3 +323,47 @@ def test_a_session_on_a_disposed_isolate_is_refused(make_isolate: Callable[..., 
     isolate.dispose()
     with pytest.raises(ivmhost.IsolateDisposedError, match="Isolate is disposed"):
         isolate.create_inspector_session()
+
+
+RACE = r"""
+import sys, threading, ivmhost
+mode = sys.argv[1]
+for i in range(400):
+    isolate = ivmhost.Isolate(inspector=True)
+    context = isolate.create_context_sync(inspector=True)
+    session = isolate.create_inspector_session()
+    go = threading.Event()
+
+    def other():
+        go.wait()
+        try:
+            if mode == "create":
+                isolate.create_inspector_session().dispose()
+            elif mode == "dispatch":
+                for k in range(5):
+                    session.dispatch_protocol_message('{"id": %d, "method": "Runtime.evaluate", "params": {"expression": "1"}}' % k)
+            elif mode == "session_dispose":
+                session.dispose()
+            else:
+                context.eval_sync("1")
+        except ivmhost.IvmhostError:
+            pass
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    go.set()
+    isolate.dispose()
+    thread.join()
+print("ok", mode, ivmhost.live_isolates())
+"""
+
+
+@pytest.mark.parametrize("mode", ["create", "dispatch", "session_dispose", "eval"])
+def test_dispose_racing_another_thread_never_crashes(mode: str) -> None:
+    # A user leaving on another thread (a call refused because of the dispose) once finished the
+    # disposal while dispose() still used the isolate: a segfault, most often under CPU load.
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", RACE, mode], capture_output=True, text=True, timeout=100)
+    assert (done.returncode, done.stdout.strip()) == (0, f"ok {mode} 0"), done.stderr[-2000:]
