@@ -42,6 +42,7 @@ from ivmhost._host import (
     Restart,
 )
 from ivmhost._manifest import CapabilityRequest, Limits, Manifest
+from ivmhost.inspector import InspectorServer, InspectorTarget
 from ivmhost._types import HeapStatistics, TransferOptions
 from ivmhost._undefined import UndefinedType, undefined
 
@@ -57,7 +58,9 @@ __all__ = [
     "FaultPolicy",
     "Grant",
     "HeapStatistics",
+    "InspectorServer",
     "InspectorSession",
+    "InspectorTarget",
     "IsolateDisposedError",
     "Isolate",
     "IvmhostError",
