@@ -8,9 +8,9 @@ Two snapshot workloads:
   and js-yaml, UMD builds from tests/fixtures/npm, `make fixtures`). Without a snapshot the isolate
   runs both scripts; from the snapshot they are already there, and the functions a warm-up call
   ran are already compiled. Both then call each library once. This is the target row.
-- "empty": a one-line snapshot against a bare isolate. Nothing is saved there, so it shows the
-  fixed cost of starting from a custom blob (V8 rehashes its tables and checks the blob); shown
-  for reference, with no target.
+- "empty": a one-line snapshot against a bare isolate (V8's built-in snapshot). Nothing is saved
+  there, so it shows the fixed cost of starting from a custom blob, which V8 reads in place from
+  the ExternalCopy holding it; shown for reference, with no target.
 """
 
 from __future__ import annotations

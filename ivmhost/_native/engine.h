@@ -254,7 +254,12 @@ std::shared_ptr<Op> MakeExternalCopyOf(uint64_t context, StrArg code, StrArg tra
 struct IsolateOptions {
   size_t memory_limit_mb = 128;
   bool inspector = false;
-  std::string snapshot;  // a startup snapshot (trusted input only: it is machine code), or empty
+  // A startup snapshot (trusted input only: it is machine code), or none: either `snapshot`, or
+  // `snapshot_size` bytes at `snapshot_offset` in the blob of `snapshot_copy` (no copy is made).
+  std::string snapshot;
+  std::shared_ptr<ExternalCopy> snapshot_copy;
+  size_t snapshot_offset = 0;
+  size_t snapshot_size = 0;
 };
 
 // A startup snapshot: the global state left by running `scripts` (code, filename) in a fresh
@@ -287,7 +292,7 @@ class IsolateHandle {
   virtual void SetImportHook(std::shared_ptr<HostFunction> hook) = 0;
 };
 
-std::shared_ptr<IsolateHandle> NewIsolate(const IsolateOptions& options, Failure* failure);
+std::shared_ptr<IsolateHandle> NewIsolate(IsolateOptions options, Failure* failure);
 
 // A DevTools protocol session on an isolate made with IsolateOptions::inspector (inspector.cc).
 // Nothing here waits for the isolate: messages are queued and served by whatever thread runs

@@ -118,7 +118,7 @@ class CappedAllocator final : public v8::ArrayBuffer::Allocator {
   std::atomic<size_t> used_{0};
 };
 
-IsolateHolder::IsolateHolder(const IsolateOptions& options) : options_(options) {
+IsolateHolder::IsolateHolder(IsolateOptions options) : options_(std::move(options)) {
   memory_limit_ = options.memory_limit_mb * kMiB;
 }
 
@@ -136,11 +136,19 @@ bool IsolateHolder::Init(Failure* failure) {
   params.array_buffer_allocator_shared = allocator_;
   params.constraints.ConfigureDefaultsFromHeapSize(0, memory_limit_);
   params.constraints.set_max_old_generation_size_in_bytes(memory_limit_);
-  if (!options_.snapshot.empty()) {
+  if (options_.snapshot_copy) {
+    const std::string& blob = ExternalCopyBlob(options_.snapshot_copy.get());
+    if (options_.snapshot_offset + options_.snapshot_size <= blob.size()) {
+      snapshot_.data = blob.data() + options_.snapshot_offset;
+      snapshot_.raw_size = static_cast<int>(options_.snapshot_size);
+    }
+  } else if (!options_.snapshot.empty()) {
     snapshot_.data = options_.snapshot.data();
     snapshot_.raw_size = static_cast<int>(options_.snapshot.size());
+  }
+  if (snapshot_.data != nullptr || options_.snapshot_copy) {
     // V8 CHECKs the header's size before it compares versions: never hand it a short blob.
-    if (options_.snapshot.size() < 4096 || !snapshot_.IsValid()) {
+    if (snapshot_.raw_size < 4096 || !snapshot_.IsValid()) {
       failure->kind = FailKind::kValue;
       failure->message = "The snapshot was not made by this V8 (" + std::string(v8::V8::GetVersion()) +
                          "): make it again with Isolate.create_snapshot()";
@@ -171,8 +179,8 @@ bool IsolateHolder::Init(Failure* failure) {
   return true;
 }
 
-std::shared_ptr<IsolateHandle> NewIsolate(const IsolateOptions& options, Failure* failure) {
-  auto holder = std::make_shared<IsolateHolder>(options);
+std::shared_ptr<IsolateHandle> NewIsolate(IsolateOptions options, Failure* failure) {
+  auto holder = std::make_shared<IsolateHolder>(std::move(options));
   if (!holder->Init(failure)) return nullptr;
   return holder;
 }

@@ -43,7 +43,7 @@ enum class StopReason : uint8_t {
 class IsolateHolder final : public IsolateHandle,
                             public std::enable_shared_from_this<IsolateHolder> {
  public:
-  explicit IsolateHolder(const IsolateOptions& options);
+  explicit IsolateHolder(IsolateOptions options);
   ~IsolateHolder() override;
   bool Init(Failure* failure);
 
@@ -186,7 +186,7 @@ class IsolateHolder final : public IsolateHandle,
   friend void OnTimerFired(IsolateHolder* holder, uint64_t seq);
 
   IsolateOptions options_;
-  v8::StartupData snapshot_{nullptr, 0};  // points into options_.snapshot, which outlives the isolate
+  v8::StartupData snapshot_{nullptr, 0};  // points into options_' snapshot, which outlives the isolate
   size_t memory_limit_ = 0;
   v8::Isolate* isolate_ = nullptr;
   std::shared_ptr<CappedAllocator> allocator_;

@@ -35,9 +35,11 @@ cdef class Isolate:
             raise TypeError(f"memory_limit must be a number of MB, not {type(memory_limit).__name__}")
         if memory_limit < 8:
             raise ValueError(f"memory_limit must be at least 8 (MB), not {memory_limit}")
-        if snapshot is not None:
-            if isinstance(snapshot, ExternalCopy):
-                snapshot = snapshot.copy()
+        if isinstance(snapshot, ExternalCopy):
+            # Isolate.create_snapshot()'s result: V8 reads the blob where the copy holds it.
+            if not _snapshot_in_copy(<ExternalCopy>snapshot, &options):
+                raise ValueError("This is not a snapshot made by Isolate.create_snapshot()")
+        elif snapshot is not None:
             if not isinstance(snapshot, (bytes, bytearray, memoryview)):
                 raise TypeError(f"snapshot must be an ExternalCopy or bytes from Isolate.create_snapshot(), not {type(snapshot).__name__}")
             raw = bytes(snapshot)
@@ -327,6 +329,40 @@ cdef class Isolate:
 # Snapshots carry this prefix: anything else handed to Isolate(snapshot=) is refused before V8,
 # which aborts on some malformed blobs. (A tampered snapshot is still machine code: trusted only.)
 _SNAPSHOT_MAGIC = b"ivmhost-snapshot-1\0"
+
+
+cdef bint _snapshot_in_copy(ExternalCopy copy, IsolateOptions* options) except -1:
+    """Point `options` at the snapshot inside an ExternalCopy of bytes (its clone: a version
+    header, then an ArrayBuffer's length and contents); False if it holds something else."""
+    cdef shared_ptr[CExternalCopy] held = copy._checked()
+    cdef const string* blob = &ExternalCopyBlob(held.get())
+    cdef const unsigned char* data = <const unsigned char*>blob.data()
+    cdef size_t size = blob.size(), at = 0, length = 0, magic = len(_SNAPSHOT_MAGIC)
+    cdef int shift = 0
+    cdef bytes expected = _SNAPSHOT_MAGIC
+    if size < 2 or data[0] != 0xFF:
+        return False
+    at = 1
+    while at < size and data[at] & 0x80:  # the version
+        at += 1
+    at += 1
+    while at < size and data[at] == 0:  # padding
+        at += 1
+    if at >= size or data[at] != ord('B'):
+        return False
+    at += 1
+    while at < size and shift < 64:
+        length |= <size_t>(data[at] & 0x7F) << shift
+        shift += 7
+        at += 1
+        if not data[at - 1] & 0x80:
+            break
+    if length < magic or at + length > size or blob.compare(at, magic, <const char*>expected, magic) != 0:
+        return False
+    options.snapshot_copy = held
+    options.snapshot_offset = at + magic
+    options.snapshot_size = length - magic
+    return True
 
 
 # Isolates still alive when the interpreter exits are disposed first, while Python can still run

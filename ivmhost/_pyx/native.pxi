@@ -195,6 +195,9 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         size_t memory_limit_mb
         cbool inspector
         string snapshot
+        shared_ptr[CExternalCopy] snapshot_copy
+        size_t snapshot_offset
+        size_t snapshot_size
 
     ctypedef void (*DoneFn)(void* arg) noexcept
 
@@ -209,7 +212,7 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
         uint64_t WallTimeNs()
         void SetImportHook(shared_ptr[HostFunction] hook)
 
-    shared_ptr[IsolateHandle] NewIsolate(const IsolateOptions& options, Failure* failure)
+    shared_ptr[IsolateHandle] NewIsolate(IsolateOptions options, Failure* failure)
 
     cdef cppclass CInspectorSession "ivmhost::InspectorSession":
         cbool Dispatch(const StrArg& message, Failure* failure)

@@ -48,3 +48,24 @@ def test_snapshot_arguments_are_checked() -> None:
         ivmhost.Isolate.create_snapshot([{"source": "1"}])
     with pytest.raises(TypeError, match="snapshot must be"):
         ivmhost.Isolate(snapshot="not bytes")  # type: ignore[arg-type]
+
+
+def test_an_isolate_reads_its_snapshot_in_place_and_keeps_it(make_isolate) -> None:  # type: ignore[no-untyped-def]
+    snapshot = ivmhost.Isolate.create_snapshot([{"code": "globalThis.kept = 'yes'"}])
+    isolate = make_isolate(snapshot=snapshot)
+    snapshot.release()  # the isolate holds the blob it was made from (new contexts need it)
+    assert isolate.create_context_sync().eval_sync("kept") == "yes"
+    assert isolate.create_context_sync().eval_sync("kept + '!'") == "yes!"
+    with pytest.raises(ivmhost.ReleasedError, match="Copy has been released"):
+        ivmhost.Isolate(snapshot=snapshot)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (b"ivmhost-snapshot-1\0" + b"x" * 10, r"The snapshot was not made by this V8 \(.+\): make it again with Isolate.create_snapshot\(\)"),
+    ("not a snapshot", r"This is not a snapshot made by Isolate.create_snapshot\(\)"),
+    (b"", r"This is not a snapshot made by Isolate.create_snapshot\(\)"),
+    ([1, 2], r"This is not a snapshot made by Isolate.create_snapshot\(\)"),
+])
+def test_an_external_copy_of_something_else_is_not_a_snapshot(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ivmhost.Isolate(snapshot=ivmhost.ExternalCopy(value))
