@@ -629,8 +629,8 @@ class ScratchLease {
   }
   void Clean() {
     size_t used = std::min(count_, scratch_->args.size());
-    for (size_t i = 0; i < used; ++i) scratch_->args[i].Reset();
-    scratch_->result.Reset();
+    for (size_t i = 0; i < used; ++i) scratch_->args[i].Recycle();
+    scratch_->result.Recycle();
     if (scratch_->failure.kind != FailKind::kNone) scratch_->failure = Failure();
   }
   CallScratch* scratch_;

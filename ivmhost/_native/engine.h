@@ -77,6 +77,17 @@ struct Val {
   size_t bytes_size() const { return view != nullptr ? view_size : data.size(); }
   // Back to a fresh undefined, keeping small buffers for reuse (pooled values, see convert.cc).
   void Reset();
+  // Reset() for a pooled value that was fresh before its last use: a scalar (undefined, null,
+  // bool, number: the first kinds) touched nothing else.
+  void Recycle() {
+    if (kind <= ValKind::kNumber) {
+      kind = ValKind::kUndefined;
+      boolean = false;
+      number = 0;
+    } else {
+      Reset();
+    }
+  }
   const char* bytes_data() const { return view != nullptr ? view : data.data(); }
   std::shared_ptr<ExternalCopy> copy;  // ExternalCopy
 };

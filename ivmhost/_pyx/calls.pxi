@@ -7,10 +7,16 @@ cdef class _OpBox:
 
 
 cdef inline int run_sync(Isolate isolate, shared_ptr[Op]& op) except -1:
+    global sync_tstate
     cdef IsolateHandle* handle = isolate._h()
     cdef Op* raw = op.get()
-    with nogil:
-        handle.RunSync(raw[0])
+    cdef PyThreadState* outer = sync_tstate
+    # `with nogil`, keeping the thread state where this thread's callbacks find it (failures.pxi).
+    cdef PyThreadState* state = PyEval_SaveThread()
+    sync_tstate = state
+    handle.RunSync(raw[0])
+    sync_tstate = outer
+    PyEval_RestoreThread(state)
     if raw.failure.kind != FailKind.kNone:
         raise_failure(raw.failure, isolate)
     return 0

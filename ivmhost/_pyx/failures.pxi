@@ -2,6 +2,7 @@
 # into Python (host hooks).
 
 cdef extern from "Python.h":
+    ctypedef struct PyThreadState
     int PyErr_CheckSignals() except -1
     object PyObject_Vectorcall(object callable, PyObject** args, size_t nargsf, PyObject* kwnames)
     void Py_XDECREF(PyObject* obj)
@@ -19,6 +20,45 @@ cdef extern from *:
     #endif
     """
     int python_finalizing "ivmhost_python_finalizing" () nogil
+
+cdef extern from *:
+    """
+    // The hot path of every JavaScript -> Python callback. A thread that made a sync call released
+    // the GIL with its thread state kept here; its callbacks take the GIL back with that state,
+    // which costs less than PyGILState_Ensure/Release. Other threads (executors) use those.
+    static thread_local PyThreadState* ivmhost_sync_tstate __attribute__((tls_model("initial-exec"))) = NULL;
+    typedef bool (*ivmhost_call_fn)(void*, ivmhost::Val*, size_t, ivmhost::Val*, ivmhost::Failure*);
+    static ivmhost_call_fn ivmhost_call_impl = NULL;
+
+    static bool ivmhost_call_trampoline(void* fn, ivmhost::Val* args, size_t count,
+                                        ivmhost::Val* result, ivmhost::Failure* failure) {
+        if (ivmhost_python_finalizing()) {
+            failure->kind = ivmhost::FailKind::kInternal;
+            failure->message = "The Python interpreter is shutting down";
+            return false;
+        }
+        PyThreadState* saved = ivmhost_sync_tstate;
+        bool ok;
+        if (saved != NULL) {
+            ivmhost_sync_tstate = NULL;  // a sync call the callback makes keeps its own
+            PyEval_RestoreThread(saved);
+            ok = ivmhost_call_impl(fn, args, count, result, failure);
+            ivmhost_sync_tstate = PyEval_SaveThread();
+        } else {
+            PyGILState_STATE state = PyGILState_Ensure();
+            ok = ivmhost_call_impl(fn, args, count, result, failure);
+            PyGILState_Release(state);
+        }
+        return ok;
+    }
+    """
+    ctypedef cbool (*CallImpl "ivmhost_call_fn")(void*, Val*, size_t, Val*, Failure*) noexcept
+    CallImpl call_impl "ivmhost_call_impl"
+    cbool call_trampoline "ivmhost_call_trampoline" (void* fn, Val* args, size_t count, Val* result,
+                                                      Failure* failure) noexcept nogil
+    PyThreadState* sync_tstate "ivmhost_sync_tstate"
+    PyThreadState* PyEval_SaveThread() nogil
+    void PyEval_RestoreThread(PyThreadState* state) nogil
 
 
 # Python exceptions raised by callbacks, by id, so that a JavaScript error made from one can
@@ -96,35 +136,25 @@ cdef int exception_to_failure(object exc, Failure* failure, bint catchable=False
     return 0
 
 
-cdef cbool _host_call(void* fn, Val* args, size_t count, Val* result, Failure* failure) noexcept nogil:
-    if python_finalizing():
-        failure.kind = FailKind.kInternal
-        failure.message.assign(<const char*>"The Python interpreter is shutting down")
-        return False
-    with gil:
-        return _call_host(fn, args, count, result, failure)
-
-
 cdef cbool _call_host(void* fn, Val* args, size_t count, Val* result, Failure* failure) noexcept:
     cdef Py_ssize_t i, n = <Py_ssize_t>count
     cdef tuple pyargs
     cdef object item
     cdef PyObject* argv[_VECTORCALL_MAX]
-    cdef Py_ssize_t filled = 0
+    cdef Py_ssize_t filled = 0  # argv[:filled] hold references
     try:
         if n <= _VECTORCALL_MAX:
             # The hot path of every callback: the arguments in a C array, called through
-            # vectorcall (no tuple). argv owns one reference to each until the call returns.
-            try:
-                for i in range(n):
-                    item = val_to_py(args[i], None)
-                    Py_INCREF(item)
-                    argv[i] = <PyObject*>item
-                    filled = i + 1
-                value = PyObject_Vectorcall(<object>fn, argv, n, NULL)
-            finally:
-                for i in range(filled):
-                    Py_XDECREF(argv[i])
+            # vectorcall (no tuple).
+            while filled < n:
+                item = val_to_py(args[filled], None)
+                Py_INCREF(item)
+                argv[filled] = <PyObject*>item
+                filled += 1
+            value = PyObject_Vectorcall(<object>fn, argv, n, NULL)
+            for i in range(filled):
+                Py_XDECREF(argv[i])
+            filled = 0
         else:
             pyargs = PyTuple_New(n)
             for i in range(n):
@@ -135,6 +165,8 @@ cdef cbool _call_host(void* fn, Val* args, size_t count, Val* result, Failure* f
         py_to_val(value, result, None, 0)
         return True
     except BaseException as exc:
+        for i in range(filled):
+            Py_XDECREF(argv[i])
         exception_to_failure(exc, failure)
         return False
 
@@ -227,7 +259,8 @@ cdef void _host_inspector(void* sink, int call_id, cbool notification, const cha
         (<_InspectorSink>sink).deliver(call_id, notification, data[:length].decode("utf-8", "replace"))
 
 cdef HostHooks _hooks
-_hooks.call = _host_call
+call_impl = _call_host
+_hooks.call = call_trampoline
 _hooks.call_async = _host_call_async
 _hooks.reference = _host_reference
 _hooks.settled = _host_settled

@@ -4,6 +4,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromLongLong
+from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
 from libc.math cimport floor, isfinite, signbit
 from libc.string cimport memcpy
@@ -58,6 +59,26 @@ cdef str utf8_text(const string& data):
 
 cdef int py_to_val(object obj, Val* out, Isolate isolate, int depth) except -1:
     """Copy a Python value into `out` (DESIGN.md's copy table), or raise TransferError."""
+    # Numbers and null first, without the locals of the general case (every callback's result).
+    cdef long long small
+    cdef int overflow = 0
+    if type(obj) is float:
+        out.kind = ValKind.kNumber
+        out.number = PyFloat_AS_DOUBLE(obj)
+        return 0
+    if type(obj) is int:
+        small = PyLong_AsLongLongAndOverflow(obj, &overflow)
+        if overflow == 0 and -_MAX_SAFE_INT <= small <= _MAX_SAFE_INT:
+            out.kind = ValKind.kNumber
+            out.number = <double>small
+            return 0
+    elif obj is None:
+        out.kind = ValKind.kNull
+        return 0
+    return _py_to_val_any(obj, out, isolate, depth)
+
+
+cdef int _py_to_val_any(object obj, Val* out, Isolate isolate, int depth) except -1:
     cdef double d
     cdef StrArg s
     cdef Py_ssize_t i
