@@ -3,17 +3,28 @@
 #include <libplatform/libplatform.h>
 #include <v8.h>
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <algorithm>
+#include <string>
 #include <mutex>
 
 #include "engine.h"
 #include "isolate_holder.h"
 #include "v8_compat.h"
+
+// Exported by libnode (V8's base library) but in no public header: V8_Fatal's last hook.
+namespace v8 {
+namespace base {
+void SetPrintStackTrace(void (*print_stack_trace)());
+}  // namespace base
+}  // namespace v8
 
 namespace ivmhost {
 namespace {
@@ -38,6 +49,40 @@ void FatalError(const char* location, const char* message) {
 IVMHOST_OOM_HANDLER(OutOfMemory, location, is_heap) {
   std::string text = std::string("out of memory in ") + (location ? location : "V8") +
                      (IVMHOST_OOM_IS_HEAP ? " (heap)" : " (process)");
+  Catastrophe(text.c_str());
+}
+
+// V8_Fatal (a failed CHECK, "Fatal JavaScript invalid size error"...) never reaches the isolate's
+// fatal error handler: its last hook before aborting is the stack-trace printer, installed here.
+// Its message sits in a FailureMessage on V8_Fatal's own frame, just above this one, between two
+// markers; the scan stays inside this thread's stack.
+const char* FindFailureMessage() {
+  constexpr uintptr_t kStart = 0xdecade10;
+  constexpr uintptr_t kEnd = 0xdecade11;
+  constexpr size_t kSize = 512;
+  uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  uintptr_t top = here + 8192;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* low = nullptr;
+    size_t size = 0;
+    if (pthread_attr_getstack(&attr, &low, &size) == 0 && low != nullptr) {
+      top = std::min(top, reinterpret_cast<uintptr_t>(low) + size);
+    }
+    pthread_attr_destroy(&attr);
+  }
+  here = (here + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
+  for (uintptr_t at = here; at + 2 * sizeof(uintptr_t) + kSize <= top; at += sizeof(uintptr_t)) {
+    if (*reinterpret_cast<const uintptr_t*>(at) != kStart) continue;
+    if (*reinterpret_cast<const uintptr_t*>(at + sizeof(uintptr_t) + kSize) != kEnd) continue;
+    return reinterpret_cast<const char*>(at + sizeof(uintptr_t));
+  }
+  return nullptr;
+}
+
+void OnV8Fatal() {
+  const char* found = FindFailureMessage();
+  std::string text = found != nullptr ? std::string(found, strnlen(found, 512)) : "V8 fatal error";
   Catastrophe(text.c_str());
 }
 
@@ -69,6 +114,7 @@ void EnsureV8() {
     v8::V8::InitializePlatform(g_platform);
     // The inline Initialize() checks our build configuration against the library's.
     v8::V8::Initialize();
+    v8::base::SetPrintStackTrace(OnV8Fatal);
   });
 }
 
