@@ -12,31 +12,23 @@ import textwrap
 
 import pytest
 
-SCRIPT = textwrap.dedent("""
-    import sys, ivmhost
-    def report(message):
-        print("catastrophic:", message, flush=True)
-    isolate = ivmhost.Isolate(memory_limit=64, on_catastrophic_error=report)
-    print("evaluating", flush=True)
-    isolate.create_context_sync().eval_sync("new Array(2**28).fill(1.5)")
-    print("survived", flush=True)
-""")
-
-
-FATAL_SCRIPT = textwrap.dedent("""
-    import ivmhost
-    def report(message):
-        print("catastrophic:", message, flush=True)
-    isolate = ivmhost.Isolate(memory_limit=1024, on_catastrophic_error=report)
-    print("evaluating", flush=True)
-    isolate.create_context_sync().eval_sync("'x'.repeat(2 ** 27 + 100).split('')")
-    print("survived", flush=True)
-""")
+def doomed(memory_limit: int, code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh process with an on_catastrophic_error callback that prints."""
+    script = textwrap.dedent(f"""
+        import ivmhost
+        def report(message):
+            print("catastrophic:", message, flush=True)
+        isolate = ivmhost.Isolate(memory_limit={memory_limit}, on_catastrophic_error=report)
+        print("evaluating", flush=True)
+        isolate.create_context_sync().eval_sync({code!r})
+        print("survived", flush=True)
+    """)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
 
 
 def test_the_callback_runs_before_v8_fatal_aborts_the_process() -> None:
     # A string longer than the longest array, split into characters: V8_Fatal in half a second.
-    proc = subprocess.run([sys.executable, "-c", FATAL_SCRIPT], capture_output=True, text=True, timeout=120)
+    proc = doomed(1024, "'x'.repeat(2 ** 27 + 100).split('')")
     assert proc.returncode == -6  # SIGABRT: nothing survives a fatal V8 error in-process
     assert proc.stdout.splitlines() == ["evaluating", "catastrophic: Fatal JavaScript invalid size error 134217828"]
     assert "ivmhost: fatal V8 error: Fatal JavaScript invalid size error 134217828" in proc.stderr
@@ -45,7 +37,7 @@ def test_the_callback_runs_before_v8_fatal_aborts_the_process() -> None:
 @pytest.mark.slow(reason="V8's out-of-memory handler is reached from JavaScript in about 50 s and 2 GB "
                          "(test_the_callback_runs_before_v8_fatal_aborts_the_process covers the callback by default)")
 def test_the_callback_runs_before_the_process_aborts() -> None:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=240)
+    proc = doomed(64, "new Array(2**28).fill(1.5)")
     assert proc.returncode == -6  # SIGABRT: nothing survives a fatal V8 error in-process
     lines = proc.stdout.splitlines()
     assert lines[0] == "evaluating"
