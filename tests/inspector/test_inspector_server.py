@@ -1,10 +1,17 @@
 """ivmhost.inspector.InspectorServer end to end, with chrome-remote-interface as the debugger:
 discovery over HTTP, evaluation, pauses at `debugger;` and at breakpoints while Python runs the
-JavaScript on another thread, console messages, sessions that come and go, disposed isolates."""
+JavaScript on another thread, console messages, sessions that come and go, disposed isolates,
+clients that stop reading."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
+import struct
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -16,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 import ivmhost
+import ivmhost.inspector
 from cdp_client import STEP, Attach, Background, CdpClient, ProtocolError, list_targets, until
 from ivmhost.inspector import InspectorServer, InspectorTarget
 
@@ -49,6 +57,34 @@ def http_get(server: InspectorServer, path: str, host: str | None = None) -> tup
     except urllib.error.HTTPError as error:
         with error:
             return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+def connect_without_reading(server: InspectorServer, target: InspectorTarget) -> socket.socket:
+    """A WebSocket client on a bare socket that sends Runtime.enable and then never reads: its
+    receive buffer is tiny, so the server's sends block as soon as the kernel's buffers fill."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the window follows it
+    sock.settimeout(STEP)
+    sock.connect(("127.0.0.1", server.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET /{target.id} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)  # the response only: nothing of what follows it
+    assert response.startswith(b"HTTP/1.1 101 "), response
+    payload, mask = b'{"id": 1, "method": "Runtime.enable"}', os.urandom(4)
+    sock.sendall(struct.pack("!BB", 0x81, 0x80 | len(payload)) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    return sock
+
+
+def read_to_the_end(sock: socket.socket) -> None:
+    """Reads what the server sent until it closed the connection (a timeout if it does not)."""
+    try:
+        while sock.recv(2**20):
+            pass
+    except ConnectionResetError:
+        pass
 
 
 def paused_frame(params: dict[str, Any]) -> dict[str, Any]:
@@ -255,23 +291,50 @@ def test_wait_for_client_waits_for_a_ready_debugger(server: InspectorServer, ins
     assert server.wait_for_client(timeout=STEP) is True
 
 
+def test_the_go_signal_outlives_the_client_that_sent_it(server: InspectorServer, inspected: Inspected) -> None:
+    target = server.add(inspected[0])
+    with connect(target.websocket_url, open_timeout=STEP) as websocket:
+        websocket.send('{"id": 1, "method": "Runtime.runIfWaitingForDebugger"}')
+    # The client said go and left at once (as a script may): the go counts all the same.
+    until(lambda: server.clients == 0, "the session disposed")
+    assert server.wait_for_client(timeout=2) is True
+    assert server.wait_for_client(timeout=0) is True  # and keeps counting
+
+
+def test_wait_for_client_returns_false_once_the_server_closes(server: InspectorServer) -> None:
+    waiting = Background(server.wait_for_client)  # no timeout: only the close can end it
+    server.close()
+    assert waiting.result() is False
+    assert server.wait_for_client() is False
+
+
 # -- sessions come and go ------------------------------------------------------------------------
 
 
 def test_disconnecting_disposes_the_session_and_another_client_attaches(server: InspectorServer, inspected: Inspected,
                                                                         attach: Attach) -> None:
     isolate, context = inspected
+    isolate.compile_script_sync(ADD, filename="/plugins/calc/add.js").run_sync(context)
+    add = context.global_.get_sync("add")
     target = server.add(isolate)
-    first = attach(target)
+    first, second = attach(target), attach(target)
     first.call("Debugger.enable")
-    first.call("Debugger.setBreakpointByUrl", {"url": "loop.js", "lineNumber": 0})
-    first.close()
-    until(lambda: server.clients == 0, "the first session disposed")
-    # The first session's breakpoint went with it: this runs through.
-    assert context.eval_sync("'no breakpoint'", filename="loop.js") == "no breakpoint"
+    second.call("Debugger.enable")
+    first.call("Debugger.setBreakpointByUrl", {"url": "/plugins/calc/add.js", "lineNumber": 2})
+    # While the first client is there, its breakpoint pauses: both debuggers see the pause.
+    call = Background(add.apply_sync, None, [1, 2])
+    assert first.event("Debugger.paused")["hitBreakpoints"]
+    assert second.event("Debugger.paused")["hitBreakpoints"] == []  # not its breakpoint
+    first.call("Debugger.resume")
+    assert call.result() == 30
 
-    second = attach(target)
-    second.call("Runtime.enable")
+    first.close()
+    until(lambda: server.clients == 1, "the first session disposed")
+    # The first session's breakpoint went with it: the second debugger sees no pause and the call
+    # runs through.
+    assert Background(add.apply_sync, None, [2, 3]).result() == 50
+    second.call("Runtime.evaluate", {"expression": "0"})  # whatever the call sent arrived before this reply
+    assert [e for e in second.events if e["event"] == "Debugger.paused"] == []
     assert second.call("Runtime.evaluate", {"expression": "1 + 1"})["result"]["value"] == 2
     assert server.clients == 1
 
@@ -310,9 +373,7 @@ def test_a_disposed_isolate_closes_its_connections_with_a_reason(server: Inspect
     client = attach(target)
     client.call("Runtime.enable")
     with connect(target.websocket_url, open_timeout=STEP) as websocket:
-        # Both sessions open first: the engine crashes when dispose() races a session being made.
-        until(lambda: server.clients == 2, "both sessions open")
-        isolate.dispose()
+        isolate.dispose()  # its session may still be in the making: the reason is the same
         with pytest.raises(ConnectionClosed) as closed:
             websocket.recv(timeout=STEP)
     assert closed.value.rcvd is not None
@@ -324,6 +385,43 @@ def test_a_disposed_isolate_closes_its_connections_with_a_reason(server: Inspect
         with connect(target.websocket_url, open_timeout=STEP):
             pass
     assert refused.value.response.status_code == 404
+
+
+def test_clients_connecting_while_the_isolate_is_disposed_learn_why(server: InspectorServer,
+                                                                     make_isolate: Callable[..., ivmhost.Isolate]) -> None:
+    """Handshakes, sessions being made and dispose() race: a client is refused (404) or told the
+    isolate was disposed, never that its target was removed."""
+    outcomes: list[Any] = []
+
+    def client(url: str, go: threading.Event) -> None:
+        go.wait()
+        try:
+            with connect(url, open_timeout=STEP, close_timeout=STEP) as websocket:
+                websocket.send('{"id": 1, "method": "Runtime.enable"}')
+                while True:
+                    websocket.recv(timeout=STEP)
+        except ConnectionClosed as closed:
+            outcomes.append((closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else repr(closed))
+        except InvalidStatus as refused:
+            outcomes.append(refused.response.status_code)
+        except Exception as error:  # noted, to fail the assertion below with what happened
+            outcomes.append(repr(error))
+
+    for attempt in range(20):
+        isolate = make_isolate(inspector=True)
+        isolate.create_context_sync(inspector=True)
+        target, go = server.add(isolate), threading.Event()
+        clients = [threading.Thread(target=client, args=(target.websocket_url, go)) for _ in range(2)]
+        for thread in clients:
+            thread.start()
+        go.set()
+        time.sleep(0.002 * (attempt % 5))  # dispose at different points of the clients' way in
+        isolate.dispose()
+        for thread in clients:
+            thread.join(STEP)
+        assert not any(thread.is_alive() for thread in clients), f"round {attempt}: a client was left waiting"
+    assert set(outcomes) <= {404, (1001, "the isolate was disposed")}, outcomes
+    until(lambda: server.clients == 0, "every session disposed")
 
 
 def test_remove_disconnects_the_targets_clients(server: InspectorServer, inspected: Inspected) -> None:
@@ -356,6 +454,62 @@ def test_close_disconnects_clients_and_stops_listening(inspected: Inspected) -> 
         urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=STEP)
     with pytest.raises(RuntimeError, match="closed; make a new one"):
         server.start()
+    with pytest.raises(RuntimeError, match="closed; make a new one"):
+        server.add(isolate)
+    assert repr(server) == "<ivmhost.InspectorServer closed targets=0 clients=0>"
+
+
+@pytest.mark.parametrize("how", ["close", "remove"])
+def test_a_client_that_does_not_read_cannot_hang_the_server(server: InspectorServer, inspected: Inspected,
+                                                            how: str) -> None:
+    """Its sends block (the client's buffers are full): close() and remove() still end its
+    connection within seconds, with its threads and its socket."""
+    isolate, context = inspected
+    target = server.add(isolate)
+    before = set(threading.enumerate())
+    with connect_without_reading(server, target) as sock:
+        until(lambda: server.clients == 1, "the session open")
+        context.eval_sync("for (let i = 0; i < 200; i++) console.log('x'.repeat(100_000))")  # 20 MB
+        started = time.monotonic()
+        if how == "close":
+            server.close()
+        else:
+            server.remove(target)
+        until(lambda: not set(threading.enumerate()) - before, "the connection's threads ended", timeout=10)
+        # 2 s for the sender to send what was queued, then the socket is shut and all ends.
+        assert time.monotonic() - started < 6
+        assert server.clients == 0
+        read_to_the_end(sock)  # the server closed its end
+
+
+def test_a_client_that_does_not_read_is_disconnected_before_its_queue_outgrows_the_limit(
+        server: InspectorServer, inspected: Inspected, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the session sends waits in a queue of at most 64 MiB: past that the client is closed
+    with 1008 (and the queue dropped), the isolate never waits and memory does not grow."""
+    # Time enough for this test's client to start reading again, and to get the close frame.
+    monkeypatch.setattr(ivmhost.inspector, "_GRACE_SECONDS", STEP)
+    isolate, context = inspected
+    target = server.add(isolate)
+    # websockets stops reading the socket while a message waits for recv(), and a small receive
+    # buffer keeps the kernel from taking much more: a client that does not read until told to.
+    # No compression: the repeated 'x' would travel as a few KB.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    with connect(target.websocket_url, sock=sock, open_timeout=STEP, max_queue=1, max_size=None,
+                 compression=None) as websocket:
+        websocket.send('{"id": 1, "method": "Runtime.enable"}')
+        until(lambda: server.clients == 1, "the session open")
+        context.eval_sync("for (let i = 0; i < 100; i++) console.log('x'.repeat(1_000_000))")  # 100 MB
+        until(lambda: server.clients == 0, "the session disposed")
+        received = 0
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                received += len(websocket.recv(timeout=STEP))
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "the client does not read its messages")
+    # What the kernel's buffers held and the message being sent: the 64 MiB queued were dropped.
+    assert received < 16 * 2**20
 
 
 # -- bad input ---------------------------------------------------------------------------------------
