@@ -16,10 +16,11 @@ hint on stderr and exit non-zero (1: a problem with the plugins, 2: a usage erro
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import inspect
 import json
-import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -94,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     inspect_.add_argument("path", help="a plugin folder, or a directory of plugin folders")
     inspect_.add_argument("--host", default="127.0.0.1",
                           help="the address to listen on (default 127.0.0.1: whoever can connect can run code in the plugins)")
-    inspect_.add_argument("--port", type=int, default=9229, help="the port to listen on (default 9229, Node's; 0 picks a free one)")
+    inspect_.add_argument("--port", type=_port, default=9229, help="the port to listen on (default 9229, Node's; 0 picks a free one)")
     inspect_.add_argument("--no-wait", action="store_true", help="do not wait for a debugger before the action")
     inspect_.add_argument("--exit", action="store_true", help="exit after the action instead of serving until Ctrl-C")
     action_arguments(inspect_)
@@ -110,6 +111,17 @@ def _value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def _port(text: str) -> int:
+    """A TCP port for `inspect --port`: 0 to 65535 (argparse turns the error into a usage error)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number (0 to 65535; 0 picks a free one)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535; 0 picks a free one)")
+    return port
 
 
 def _keywords(items: Sequence[str]) -> dict[str, Any]:
@@ -341,8 +353,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             server = InspectorServer(args.host, args.port)
             server.start()
         except OSError as exc:
-            raise CommandError(f"cannot listen on {args.host}:{args.port}: {os.strerror(exc.errno) if exc.errno else exc}",
-                               "pick another --port (0 picks a free one), or stop the debugger already there") from exc
+            raise CommandError(f"cannot listen on {args.host}:{args.port}: {_bind_error(exc)}", _bind_hint(exc)) from exc
         with server:
             targets = []
             for plugin in plugins:
@@ -365,7 +376,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 _progress(args, "interrupted before the action")
                 return 130
-            what, result = _act(host, plugins, args)
+            try:
+                what, result = _act(host, plugins, args)
+            except KeyboardInterrupt:  # Ctrl-C, also while the call is paused in the debugger
+                _progress(args, "interrupted during the action")
+                return 130
             if args.json:
                 _print_json_line({"action": what, "result": result})
             elif what != "loaded":
@@ -377,6 +392,31 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 except KeyboardInterrupt:
                     _progress(args, "stopped")
     return 0
+
+
+# socket.create_server() re-raises a host name that does not resolve (a gaierror) as a plain
+# OSError with the resolver's error number: these.
+_NAME_ERRORS = {getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA", "EAI_AGAIN", "EAI_FAIL", "EAI_ADDRFAMILY")
+                if hasattr(socket, name)}
+
+
+def _bind_error(error: OSError) -> str:
+    """Why `inspect` cannot listen, without the address create_server() appends (the message
+    names it already)."""
+    reason = error.strerror or str(error)
+    return reason.partition(" (while attempting to bind on address")[0]
+
+
+def _bind_hint(error: OSError) -> str:
+    """What to change when `inspect` cannot listen: the port if it is taken, the host if it is
+    no address of this machine."""
+    if isinstance(error, socket.gaierror) or error.errno in _NAME_ERRORS or error.errno == errno.EADDRNOTAVAIL:
+        return "pick an address of this machine for --host (the default, 127.0.0.1, is the safe one)"
+    if error.errno == errno.EADDRINUSE:
+        return "pick another --port (0 picks a free one), or stop the debugger already there"
+    if error.errno == errno.EACCES:
+        return "pick a --port above 1023 (0 picks a free one): lower ones need privileges"
+    return "check --host and --port"
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

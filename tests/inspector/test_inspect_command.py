@@ -1,15 +1,18 @@
 """`ivmhost inspect` (ivmhost/cli.py): it prints the URLs, waits for a debugger, and the debugger
-(chrome-remote-interface) pauses the plugin's call, reads its locals and resumes it; refusals."""
+(chrome-remote-interface) pauses the plugin's call, reads its locals and resumes it; Ctrl-C;
+refusals."""
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -34,8 +37,10 @@ class Command:
     """`python -m ivmhost ...` in a subprocess whose stdout lines the test reads with timeouts."""
 
     def __init__(self, *argv: str, cwd: Path) -> None:
+        # This checkout's ivmhost, whichever copy an editable install points at.
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen([sys.executable, "-m", "ivmhost", *argv], cwd=cwd, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._finished: tuple[int, list[str], str] | None = None
         threading.Thread(target=self._read, daemon=True).start()
@@ -168,6 +173,63 @@ def test_inspect_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str], mo
     assert exit.value.code == 1
     assert f"ivmhost: error: cannot listen on 127.0.0.1:{port}: Address already in use\n" in err
     assert "hint: pick another --port (0 picks a free one), or stop the debugger already there" in err
+
+
+@pytest.mark.parametrize("host, reason", [
+    ("192.0.2.1", "Cannot assign requested address"),  # TEST-NET-1: no address of this machine
+    ("no-such-host.invalid", None),  # the resolver's words vary: no DNS, or no such name
+])
+def test_inspect_bind_errors_name_the_host_when_the_host_is_wrong(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                 host: str, reason: str | None) -> None:
+    quick = write_plugin(tmp_path / "plugins", "quick", "export function f() { return 1; }")
+    with pytest.raises(SystemExit) as exit:
+        main(["inspect", str(quick), "--host", host, "--port", "0", "--no-wait", "--exit", "--data", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert exit.value.code == 1
+    error, hint = err.splitlines()[-2:]
+    assert error.startswith(f"ivmhost: error: cannot listen on {host}:0: ")
+    message = error.removeprefix(f"ivmhost: error: cannot listen on {host}:0: ")
+    assert message == reason if reason else message and "Unknown error" not in message and "while attempting" not in message
+    assert hint == "hint: pick an address of this machine for --host (the default, 127.0.0.1, is the safe one)"
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_inspect_port_is_checked_as_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], port: str) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["inspect", str(tmp_path), "--port", port])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2
+    shown = port if port != "http" else "'http'"
+    assert err.splitlines()[-1] == f"ivmhost inspect: error: argument --port: {shown} is not a port number (0 to 65535; 0 picks a free one)"
+
+
+def test_ctrl_c_while_the_call_is_paused_stops_with_one_line(tmp_path: Path) -> None:
+    folder = write_plugin(tmp_path / "plugins", "paused", "export function f() { debugger; return 1; }",
+                          limits={"call_timeout_ms": 60_000})
+    command = Command("inspect", str(folder), "--port", "0", "--exit", "--data", str(tmp_path / "data"),
+                      "--call", "f", cwd=tmp_path)
+    client: CdpClient | None = None
+    try:
+        command.line()
+        url = command.line().split(" WebSocket ")[1]
+        client = CdpClient(int(url.split(":")[2].split("/")[0]), url)
+        client.call("Debugger.enable")
+        client.call("Runtime.runIfWaitingForDebugger")
+        client.event("Debugger.paused")
+        # The engine chains its SIGINT handler a few milliseconds into a main-thread call
+        # (ivmhost/_native/call_monitor.cc); a Ctrl-C before that stays unseen while the call is
+        # paused, and no event says when it is in place.
+        time.sleep(0.5)
+        command.process.send_signal(signal.SIGINT)  # Ctrl-C while the call sits in the debugger
+        status, rest, err = command.finish()
+        assert (status, rest) == (130, []), err
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err
+        assert err.rstrip().splitlines()[-1] == "interrupted during the action"
+        client.wait_disconnected()
+    finally:
+        if client is not None:
+            client.close()
+        command.finish()
 
 
 def test_inspect_serves_until_interrupted(tmp_path: Path) -> None:
