@@ -12,6 +12,8 @@ import datetime
 import inspect
 import json
 import logging
+import os
+import signal
 import weakref
 import traceback
 import types

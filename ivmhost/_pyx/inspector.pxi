@@ -19,6 +19,10 @@ cdef class _InspectorSink:
                 callback(message)
             else:
                 callback(call_id, message)
+        except KeyboardInterrupt:
+            # Ctrl-C landed in the callback: pass it on as if pressed again (Python's handler
+            # and the engine's stop the running call; the caller gets KeyboardInterrupt).
+            os.kill(os.getpid(), signal.SIGINT)
         except BaseException:  # the isolate's thread must go on; the error is the callback's
             _inspector_log.exception("An inspector session callback raised")
 

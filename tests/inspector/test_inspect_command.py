@@ -203,6 +203,12 @@ def test_inspect_port_is_checked_as_a_usage_error(tmp_path: Path, capsys: pytest
     assert err.splitlines()[-1] == f"ivmhost inspect: error: argument --port: {shown} is not a port number (0 to 65535; 0 picks a free one)"
 
 
+def attach(websocket_line: str) -> CdpClient:
+    """A client on the WebSocket URL of the line `ivmhost inspect` printed it on."""
+    url = websocket_line.split(" WebSocket ")[1]
+    return CdpClient(int(url.split(":")[2].split("/")[0]), url)
+
+
 def test_ctrl_c_while_the_call_is_paused_stops_with_one_line(tmp_path: Path) -> None:
     folder = write_plugin(tmp_path / "plugins", "paused", "export function f() { debugger; return 1; }",
                           limits={"call_timeout_ms": 60_000})
@@ -211,8 +217,7 @@ def test_ctrl_c_while_the_call_is_paused_stops_with_one_line(tmp_path: Path) -> 
     client: CdpClient | None = None
     try:
         command.line()
-        url = command.line().split(" WebSocket ")[1]
-        client = CdpClient(int(url.split(":")[2].split("/")[0]), url)
+        client = attach(command.line())
         client.call("Debugger.enable")
         client.call("Runtime.runIfWaitingForDebugger")
         client.event("Debugger.paused")
@@ -240,9 +245,8 @@ def test_inspect_serves_until_interrupted(tmp_path: Path) -> None:
     client: CdpClient | None = None
     try:
         command.line()
-        url = command.line().split(" WebSocket ")[1]
+        client = attach(command.line())
         assert command.line() == "kept.f -> 1"
-        client = CdpClient(int(url.split(":")[2].split("/")[0]), url)
         client.call("Runtime.enable")
         value = client.call("Runtime.evaluate", {"expression": "typeof structuredClone", "returnByValue": True})
         assert value["result"]["value"] == "function"  # the plugin's runtime, in its context
