@@ -114,6 +114,12 @@ uint64_t CallCpuNs(const RunningCall* call, uint64_t wall_now) {
 
 uint64_t MonotonicNs() { return ClockNs(CLOCK_MONOTONIC); }
 
+void EnsureCtrlCOnMainThread() {
+  if (!OnMainThread()) return;
+  std::lock_guard<std::mutex> lock(g_mu);  // the monitor installs it under the same lock
+  EnsureSigintHandler();
+}
+
 void RegisterCall(RunningCall* call, IsolateHolder* holder, uint64_t seq) {
   call->holder = holder;
   call->seq = seq;

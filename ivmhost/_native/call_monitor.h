@@ -35,6 +35,9 @@ struct RunningCall {
 };
 
 uint64_t MonotonicNs();
+// A main-thread call that will wait (paused in the debugger): chain the Ctrl-C handler now,
+// without waiting for the monitor to see the call run long.
+void EnsureCtrlCOnMainThread();
 // Registers `call` (living on the caller's stack) for the outermost call `seq` of `holder`.
 void RegisterCall(RunningCall* call, IsolateHolder* holder, uint64_t seq);
 // Unregisters `call`; returns the CPU time it used, in ns.

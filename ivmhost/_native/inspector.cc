@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "call_monitor.h"
 #include "isolate_holder.h"
 #include "v8_compat.h"
 
@@ -278,6 +279,7 @@ void InspectorAgent::Wake() {
 
 void InspectorAgent::runMessageLoopOnPause(int) {
   if (paused_.exchange(true)) return;  // already serving (a nested pause)
+  EnsureCtrlCOnMainThread();  // Ctrl-C must reach a call paused on the main thread
   {
     std::lock_guard<std::mutex> lock(mu_);
     quit_ = false;

@@ -221,10 +221,10 @@ def test_ctrl_c_while_the_call_is_paused_stops_with_one_line(tmp_path: Path) -> 
         client.call("Debugger.enable")
         client.call("Runtime.runIfWaitingForDebugger")
         client.event("Debugger.paused")
-        # The engine chains its SIGINT handler a few milliseconds into a main-thread call
-        # (ivmhost/_native/call_monitor.cc); a Ctrl-C before that stays unseen while the call is
-        # paused, and no event says when it is in place.
-        time.sleep(0.5)
+        # The engine chains its SIGINT handler when the pause loop starts, just after V8 sent
+        # Debugger.paused (ivmhost/_native/inspector.cc); a Ctrl-C in between would stay unseen
+        # until the debugger resumes, and no event says when the loop runs.
+        time.sleep(0.2)
         command.process.send_signal(signal.SIGINT)  # Ctrl-C while the call sits in the debugger
         status, rest, err = command.finish()
         assert (status, rest) == (130, []), err
