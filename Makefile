@@ -44,8 +44,14 @@ $(STAMP)/editable: pyproject.toml $(STAMP)/build
 	$(PYTHON) -m pip install -q --no-build-isolation --no-deps -e .
 	@touch $@
 
-# Real npm libraries (single-file ES module builds) for tests/engine/test_bundles.py.
-fixtures: tests/fixtures/npm/node_modules/.package-lock.json
+# Real npm libraries (single-file ES module builds) for tests/engine/test_bundles.py, a DevTools
+# protocol client for tests/inspector, and Debian's chromium, whose bundled DevTools frontend
+# attaches in tests/inspector/test_devtools_frontend.py.
+fixtures: tests/fixtures/npm/node_modules/.package-lock.json $(STAMP)/chromium
+$(STAMP)/chromium:
+	@mkdir -p $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }
+	@touch $@
 tests/fixtures/npm/node_modules/.package-lock.json: tests/fixtures/npm/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q nodejs npm; }
 	cd tests/fixtures/npm && npm ci --no-audit --no-fund --loglevel=error
