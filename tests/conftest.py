@@ -5,10 +5,13 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 import ivmhost
+from ivmhost.testing import write_plugin
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -46,6 +49,21 @@ def context(isolate: ivmhost.Isolate) -> Iterator[ivmhost.Context]:
         context.release()
 
 
+PluginMaker = Callable[..., Path]
+
+
+@pytest.fixture
+def make_plugin(tmp_path: Path) -> PluginMaker:
+    """Writes a plugin folder under tmp_path/plugins (ivmhost.testing.write_plugin): make_plugin(
+    "name", "export function ...", limits={...}, capabilities={"kv": {}}, tasks=[...],
+    files={"lib.js": "..."}) -> its path."""
+
+    def make(name: str, code: str, *, root: Path | None = None, **options: Any) -> Path:
+        return write_plugin(root or tmp_path / "plugins", name, code, **options)
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_isolates() -> Iterator[None]:
     """Every isolate a test makes is disposed by the end of it."""
@@ -63,5 +81,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         marker = item.get_closest_marker("slow")
         if marker is not None:
-            why = marker.kwargs.get("reason", "a long variant")
+            if "reason" not in marker.kwargs:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.slow needs reason= (why it is long, "
+                                        "which default test covers it)")
+            why = marker.kwargs["reason"]
             item.add_marker(pytest.mark.skip(reason=f"long variant ({why}): IVMHOST_LONG=1 runs it"))

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ivmhost
-from ivmhost.testing import write_plugin
 from support import KV, Hooks
 
-
-PluginMaker = Callable[..., Path]
-
-
-@pytest.fixture
-def make_plugin(tmp_path: Path) -> PluginMaker:
-    """Writes a plugin folder under tmp_path/plugins (ivmhost.testing.write_plugin): make_plugin(
-    "name", "export function ...", limits={...}, capabilities={"kv": {}}, tasks=[...],
-    files={"lib.js": "..."}) -> its path."""
-
-    def make(name: str, code: str, *, root: Path | None = None, **options: Any) -> Path:
-        return write_plugin(root or tmp_path / "plugins", name, code, **options)
-
-    return make
 
 
 @pytest.fixture

@@ -13,16 +13,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import ivmhost
 from ivmhost.inspector import InspectorServer
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Debian's chromium is not installed: `make fixtures` installs it (apt-get install --no-install-recommends chromium)",
-)
 
 
 def free_port() -> int:
@@ -42,7 +36,7 @@ def test_the_devtools_frontend_attaches_enables_the_debugger_and_resumes(
     isolate, context = inspected
     target = server.add(isolate, title="devtools frontend check")
     debug_port = free_port()
-    assert CHROMIUM is not None
+    assert CHROMIUM is not None, "chromium is missing: `make fixtures` installs it (apt-get install --no-install-recommends chromium)"
     chrome = subprocess.Popen(
         [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
          f"--remote-debugging-port={debug_port}", f"--user-data-dir={tmp_path / 'profile'}", "about:blank"],

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ivmhost
-from ivmhost.testing import write_plugin
 
 
 class Hooks:
@@ -19,19 +17,6 @@ class Hooks:
     def on_message(self, message: str, channel: str) -> Any:
         """Every plugin may answer a message."""
 
-
-PluginMaker = Callable[..., Path]
-
-
-@pytest.fixture
-def make_plugin(tmp_path: Path) -> PluginMaker:
-    """make_plugin("name", "export function ...", limits={...}, capabilities={"kv": {}}) -> its
-    folder, under tmp_path/plugins (ivmhost.testing.write_plugin)."""
-
-    def make(name: str, code: str, **options: Any) -> Path:
-        return write_plugin(tmp_path / "plugins", name, code, **options)
-
-    return make
 
 
 @pytest.fixture
