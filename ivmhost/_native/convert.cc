@@ -596,18 +596,17 @@ class ScratchLease {
     if (scratch_->args.size() < count) scratch_->args.resize(count);
   }
   ~ScratchLease() {
-    Pool& pool = ThreadPool();
-    pool.depth--;
-    if (pool.depth >= kPooled || count_ > kPooledArgs) {
-      if (pool.depth < kPooled) {  // keep the slot, not its many arguments
-        std::vector<Val>().swap(scratch_->args);
-        Clean();
-      } else {
-        delete scratch_;
-      }
+    if (--ThreadPool().depth >= kPooled) {
+      delete scratch_;
       return;
     }
-    Clean();
+    if (count_ > kPooledArgs) {
+      std::vector<Val>().swap(scratch_->args);  // keep the slot, not its many arguments
+    } else {
+      for (size_t i = 0; i < count_; ++i) scratch_->args[i].Recycle();
+    }
+    scratch_->result.Recycle();
+    if (scratch_->failure.kind != FailKind::kNone) scratch_->failure = Failure();
   }
   ScratchLease(const ScratchLease&) = delete;
   ScratchLease& operator=(const ScratchLease&) = delete;
@@ -626,12 +625,6 @@ class ScratchLease {
   static Pool& ThreadPool() {
     static thread_local Pool pool IVMHOST_TLS_FAST;
     return pool;
-  }
-  void Clean() {
-    size_t used = std::min(count_, scratch_->args.size());
-    for (size_t i = 0; i < used; ++i) scratch_->args[i].Recycle();
-    scratch_->result.Recycle();
-    if (scratch_->failure.kind != FailKind::kNone) scratch_->failure = Failure();
   }
   CallScratch* scratch_;
   size_t count_;

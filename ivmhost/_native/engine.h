@@ -149,10 +149,10 @@ struct HostHooks {
   void (*settled)(void* waiter, Val* value, Failure* failure) = nullptr;
   void (*release)(void* object) = nullptr;           // drop a reference (takes the GIL)
   void (*catastrophic)(const char* message) = nullptr;  // V8 is about to abort the process
-  // An inspector session's message (UTF-8 JSON) for its sink: a response to `call_id`, or a
-  // notification. Runs on the isolate's thread, isolate locked.
-  void (*inspector)(void* sink, int call_id, bool notification, const char* data,
-                    size_t length) = nullptr;
+  // An inspector session's message (JSON, UTF-8 or, with `utf16`, UTF-16) for its sink: a
+  // response to `call_id`, or a notification. Runs on the isolate's thread, isolate locked.
+  void (*inspector)(void* sink, int call_id, bool notification, const char* data, size_t length,
+                    bool utf16) = nullptr;
 };
 void SetHostHooks(const HostHooks& hooks);
 

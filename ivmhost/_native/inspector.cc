@@ -4,7 +4,7 @@
 // next serves the queue: an interrupt while JavaScript runs, a pump op on the executor while it is
 // idle, or the pause loop while JavaScript is stopped at a breakpoint (the thread that ran it
 // waits there, and serves the queue, until the debugger resumes). Replies leave on that thread,
-// through HostHooks::inspector, as UTF-8 JSON.
+// through HostHooks::inspector, as V8 wrote them (UTF-8 or UTF-16 JSON).
 #include "inspector.h"
 
 #include <algorithm>
@@ -24,39 +24,6 @@ namespace {
 
 constexpr int kContextGroup = 1;
 
-// V8 sends 8-bit views as UTF-8 (as Node reads them) and 16-bit views as UTF-16.
-std::string ToUtf8(const StringView& view) {
-  if (view.is8Bit()) return std::string(reinterpret_cast<const char*>(view.characters8()), view.length());
-  std::string out;
-  out.reserve(view.length());
-  const uint16_t* s = view.characters16();
-  size_t n = view.length();
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t c = s[i];
-    if (c >= 0xD800 && c <= 0xDBFF && i + 1 < n && s[i + 1] >= 0xDC00 && s[i + 1] <= 0xDFFF) {
-      c = 0x10000 + ((c - 0xD800) << 10) + (s[++i] - 0xDC00);
-    } else if (c >= 0xD800 && c <= 0xDFFF) {
-      c = 0xFFFD;  // a lone surrogate
-    }
-    if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else if (c < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    }
-  }
-  return out;
-}
-
 StringView ViewOf(const std::string& text) {
   return StringView(reinterpret_cast<const uint8_t*>(text.data()), text.size());
 }
@@ -73,7 +40,7 @@ class SessionImpl final : public InspectorSession, public v8_inspector::V8Inspec
   bool Dispatch(const StrArg& message, Failure* failure) override {
     if (disposed_.load()) {
       failure->kind = FailKind::kValue;
-      failure->message = "This inspector session is disposed: create a new one with create_inspector_session()";
+      failure->message = "This inspector session is disposed: open a new one with create_inspector_session()";
       return false;
     }
     // The inspector parses 8-bit text as UTF-8: ASCII goes as is, anything else as UTF-16.
@@ -155,8 +122,14 @@ class SessionImpl final : public InspectorSession, public v8_inspector::V8Inspec
   void Emit(int call_id, bool notification, const StringView& view) {
     void* sink = sink_.load();
     if (sink == nullptr || disposed_.load()) return;
-    std::string text = ToUtf8(view);
-    Hooks().inspector(sink, call_id, notification, text.data(), text.size());
+    // V8 sends 8-bit views as UTF-8 (as Node reads them), 16-bit ones as UTF-16; the host decodes.
+    if (view.is8Bit()) {
+      Hooks().inspector(sink, call_id, notification, reinterpret_cast<const char*>(view.characters8()),
+                        view.length(), false);
+    } else {
+      Hooks().inspector(sink, call_id, notification, reinterpret_cast<const char*>(view.characters16()),
+                        view.length() * 2, true);
+    }
   }
   void ReleaseSink() {
     void* sink = sink_.exchange(nullptr);

@@ -252,11 +252,11 @@ _catastrophic_callbacks = []
 
 
 cdef void _host_inspector(void* sink, int call_id, cbool notification, const char* data,
-                          size_t length) noexcept nogil:
+                          size_t length, cbool utf16) noexcept nogil:
     if python_finalizing():
         return
     with gil:
-        (<_InspectorSink>sink).deliver(call_id, notification, data[:length].decode("utf-8", "replace"))
+        (<_InspectorSink>sink).deliver(call_id, notification, data, length, utf16)
 
 cdef HostHooks _hooks
 call_impl = _call_host

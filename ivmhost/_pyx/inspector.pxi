@@ -10,11 +10,18 @@ cdef class _InspectorSink:
     cdef object on_response
     cdef object on_notification
 
-    cdef void deliver(self, int call_id, bint notification, str message) noexcept:
+    cdef void deliver(self, int call_id, bint notification, const char* data, size_t length,
+                      bint utf16) noexcept:
+        cdef int little = -1
         callback = self.on_notification if notification else self.on_response
         if callback is None:
             return
         try:
+            # C decoders: no Python frame where a Ctrl-C could land outside the handler below.
+            if utf16:
+                message = PyUnicode_DecodeUTF16(data, <Py_ssize_t>length, "replace", &little)
+            else:
+                message = PyUnicode_DecodeUTF8(data, <Py_ssize_t>length, "replace")
             if notification:
                 callback(message)
             else:

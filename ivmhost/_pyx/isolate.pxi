@@ -204,8 +204,7 @@ cdef class Isolate:
         then send protocol messages with :meth:`~InspectorSession.dispatch_protocol_message`.
         :class:`ivmhost.InspectorServer` serves sessions to DevTools over a WebSocket.
         """
-        if not self.inspector:
-            raise IvmhostError("Inspector is not enabled for this isolate: create it with Isolate(inspector=True)")
+        self._wants_inspector(True)
         return InspectorSession._open(self)
 
     # -- scripts ---------------------------------------------------------------------------
@@ -332,35 +331,23 @@ _SNAPSHOT_MAGIC = b"ivmhost-snapshot-1\0"
 
 
 cdef bint _snapshot_in_copy(ExternalCopy copy, IsolateOptions* options) except -1:
-    """Point `options` at the snapshot inside an ExternalCopy of bytes (its clone: a version
-    header, then an ArrayBuffer's length and contents); False if it holds something else."""
-    cdef shared_ptr[CExternalCopy] held = copy._checked()
-    cdef const string* blob = &ExternalCopyBlob(held.get())
-    cdef const unsigned char* data = <const unsigned char*>blob.data()
-    cdef size_t size = blob.size(), at = 0, length = 0, magic = len(_SNAPSHOT_MAGIC)
-    cdef int shift = 0
+    """Point `options` at the snapshot inside an ExternalCopy of bytes (an ArrayBuffer's contents
+    in the clone) without copying it; False if the copy holds something else."""
+    cdef _CloneReader reader = _CloneReader()
     cdef bytes expected = _SNAPSHOT_MAGIC
-    if size < 2 or data[0] != 0xFF:
+    cdef size_t length, magic = len(_SNAPSHOT_MAGIC)
+    try:
+        reader.start(copy._checked())
+        if reader.peek() != ord('B'):
+            return False
+        reader.byte()
+        length = reader.varint()
+        if length < magic or memcmp(reader.raw(length), <const char*>expected, magic) != 0:
+            return False
+    except TransferError:  # corrupt, or not a clone ivmhost reads
         return False
-    at = 1
-    while at < size and data[at] & 0x80:  # the version
-        at += 1
-    at += 1
-    while at < size and data[at] == 0:  # padding
-        at += 1
-    if at >= size or data[at] != ord('B'):
-        return False
-    at += 1
-    while at < size and shift < 64:
-        length |= <size_t>(data[at] & 0x7F) << shift
-        shift += 7
-        at += 1
-        if not data[at - 1] & 0x80:
-            break
-    if length < magic or at + length > size or blob.compare(at, magic, <const char*>expected, magic) != 0:
-        return False
-    options.snapshot_copy = held
-    options.snapshot_offset = at + magic
+    options.snapshot_copy = reader.copy
+    options.snapshot_offset = reader.pos - length + magic
     options.snapshot_size = length - magic
     return True
 

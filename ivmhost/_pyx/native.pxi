@@ -127,7 +127,7 @@ cdef extern from "engine.h" namespace "ivmhost" nogil:
     ctypedef void (*HostReleaseFn)(void* obj) noexcept
     ctypedef void (*HostCatastrophicFn)(const char* message) noexcept
     ctypedef void (*HostInspectorFn)(void* sink, int call_id, cbool notification, const char* data,
-                                     size_t length) noexcept
+                                     size_t length, cbool utf16) noexcept
 
     cdef cppclass HostHooks:
         HostCallFn call

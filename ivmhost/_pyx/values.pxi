@@ -5,9 +5,9 @@ from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromLongLong
 from cpython.float cimport PyFloat_AS_DOUBLE
-from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
+from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF8, PyUnicode_DecodeUTF16
 from libc.math cimport floor, isfinite, signbit
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 
 cdef extern from "Python.h":
