@@ -592,6 +592,13 @@ class Plugin:
             return None if value is undefined else value
         finally:
             instance.drop_task_realm(realm)
+            # A timer step of the task may be running on the isolate's thread right now; the task
+            # is over once it ended. The executor runs in order: a step queued behind it will do.
+            with anyio.move_on_after(5, shield=True):
+                try:
+                    await instance.isolate.get_heap_statistics()
+                except IvmhostError:
+                    pass  # the isolate went away: nothing of the task runs any more
 
     def _ready(self, hook: bool) -> _Instance | None:
         """The live instance, restarted first when the policy says so; None to skip a hook."""
