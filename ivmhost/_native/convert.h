@@ -16,6 +16,22 @@ class IsolateHolder;
 bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::Value> value,
            ResultMode mode, Val* out, Failure* failure, bool flat = false);
 
+// The flat encoding's key table holds this many keys (engine.h, ValKind::kFlat).
+constexpr size_t kFlatKeyTable = 64;
+
+// How deep a value may be copied on this thread: every level costs stack in the copier and again
+// in the host's conversion, so the budget follows the stack that is left (~1 KiB a level).
+int DepthBudget();
+
+enum class PlainCopy { kDone, kNotPlain, kTerminated };
+
+// The fast path of ToVal's `flat` copies (plain_copy.cc): an array or plain object made only of
+// arrays, plain objects, primitives and dates, read by V8's serializer into `out` (kFlat). Never
+// runs guest JavaScript. kNotPlain (out reset) when the value is anything else or in doubt: the
+// caller copies it the exact way, which says what is wrong with it.
+PlainCopy CopyPlainFast(IsolateHolder& holder, v8::Local<v8::Context> context,
+                        v8::Local<v8::Object> value, Val* out);
+
 // Makes a JavaScript value from `val`. Returns an empty handle with `failure` filled on error.
 v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> context,
                                   const Val& val, Failure* failure);

@@ -43,7 +43,8 @@ enum class ValKind : uint8_t {
   kExternalCopy,  // copy: a structured clone; boolean: transfer its ArrayBuffers in (copy_into)
   kExternalCopyObject,  // copy: the ExternalCopy itself, as an object with copy()/copyInto()
   // An array or plain object copied out for the host, as one buffer instead of a tree of Vals
-  // (no allocation per element). data holds one value, in native byte order:
+  // (no allocation per element), written by the Copier (convert.cc) or translated from V8's
+  // serializer (plain_copy.cc). data holds one value, in native byte order:
   //   'u' undefined | 'n' null | 't' true | 'f' false | 'i' int32 | 'd' double
   //   's' u32 n, n Latin-1 bytes | 'w' u32 n, n UTF-16 code units
   //   'a' u32 n, n values | 'o' u32 n, n (key, value) pairs | 'v' u32 i: items[i], an ordinary Val

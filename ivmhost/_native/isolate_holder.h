@@ -273,7 +273,11 @@ class IsolateHolder final : public IsolateHandle,
  public:
   // The JavaScript face of an ExternalCopy (copy(), copyInto(), release()).
   v8::Local<v8::FunctionTemplate> ExternalCopyTemplate();
+  // The check that a value the serializer read is plain data (plain_copy.cc), made on first use
+  // in a private context of this isolate; empty if it could not be made.
+  v8::Local<v8::Function> PlainCheck();
  private:
+  v8::Global<v8::Function> plain_check_;
 
   // Profiles being recorded, and a profiler per thread that entered the isolate meanwhile.
   std::vector<std::string> profile_titles_;

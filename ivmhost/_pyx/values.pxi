@@ -2,6 +2,7 @@
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.dict cimport PyDict_Next
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromLongLong
 from cpython.float cimport PyFloat_AS_DOUBLE
@@ -189,99 +190,142 @@ cdef int _py_to_val_any(object obj, Val* out, Isolate isolate, int depth) except
 # Only exact builtin types are written, so no Python code runs while the data is read (a dict
 # cannot change under us); anything else makes the writer give up and the Val tree is used.
 
-cdef inline void wire_varint(string* out, uint64_t n) noexcept:
-    cdef char buf[10]
-    cdef int i = 0
+cdef struct WireOut:
+    string* s      # the Val's data; bytes [0, used) are written, the rest is room
+    char* base
+    size_t used
+    size_t cap
+
+
+cdef void wire_grow(WireOut* w, size_t n) noexcept:
+    cdef size_t want = max(2 * w.cap, w.used + n + 256)
+    w.s.resize(want)
+    w.base = &w.s[0][0]
+    w.cap = want
+
+
+# Room for n more bytes (a tag and a varint need at most 11). Written in place: a string append per
+# tag cost as much as everything else the writer does.
+cdef inline char* wire_room(WireOut* w, size_t n) noexcept:
+    if w.cap - w.used < n:
+        wire_grow(w, n)
+    return w.base + w.used
+
+
+cdef inline size_t wire_varint_at(char* p, uint64_t n) noexcept:
+    cdef size_t i = 0
     while n >= 0x80:
-        buf[i] = <char>((n & 0x7f) | 0x80)
+        p[i] = <char>((n & 0x7f) | 0x80)
         n >>= 7
         i += 1
-    buf[i] = <char>n
-    out.append(buf, i + 1)
+    p[i] = <char>n
+    return i + 1
 
 
-cdef inline void wire_bytes(string* out, char tag, const char* data, size_t size) noexcept:
-    out.push_back(tag)
-    wire_varint(out, size)
-    out.append(data, size)
+cdef inline void wire_tag_varint(WireOut* w, char tag, uint64_t n) noexcept:
+    cdef char* p = wire_room(w, 11)
+    p[0] = tag
+    w.used += 1 + wire_varint_at(p + 1, n)
 
 
-cdef inline void wire_double(string* out, double d) noexcept:
-    cdef char buf[9]
-    buf[0] = b'N'
-    memcpy(buf + 1, &d, 8)
-    out.append(buf, 9)
+cdef inline void wire_tag(WireOut* w, char tag) noexcept:
+    wire_room(w, 1)[0] = tag
+    w.used += 1
 
 
-cdef bint wire_value(object obj, string* out, int depth) except -1:
+cdef inline void wire_bytes(WireOut* w, char tag, const char* data, size_t size) noexcept:
+    wire_tag_varint(w, tag, size)
+    memcpy(wire_room(w, size), data, size)
+    w.used += size
+
+
+cdef inline void wire_double(WireOut* w, double d) noexcept:
+    cdef char* p = wire_room(w, 9)
+    p[0] = b'N'
+    memcpy(p + 1, &d, 8)
+    w.used += 9
+
+
+cdef inline void wire_str(WireOut* w, object s) noexcept:
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s)
+    cdef int kind = PyUnicode_KIND(s)
+    if kind == 1:
+        wire_bytes(w, b'"', <const char*>PyUnicode_DATA(s), n)
+    elif kind == 2:
+        wire_bytes(w, b'c', <const char*>PyUnicode_DATA(s), n * 2)
+    else:
+        encoded = (<str>s).encode("utf-16-le", "surrogatepass")
+        wire_bytes(w, b'c', PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
+
+
+cdef bint wire_value(object obj, WireOut* w, int depth) except -1:
     """Appends `obj` as plain data in V8's format; False when it is not (the caller falls back)."""
-    cdef Py_ssize_t n
+    cdef Py_ssize_t n, pos
     cdef long long small
     cdef int overflow = 0
     cdef int32_t i32
+    cdef PyObject* key
+    cdef PyObject* value
     cdef object t = type(obj)
-    if depth == 0:
-        out.push_back(<char>0xFF)
-        wire_varint(out, 13)  # the format version ExternalCopy's writer uses (external_copy.pxi)
-    elif depth > _MAX_DEPTH or (depth > 16 and StackRemaining() < _STACK_RESERVE):
+    if depth > _MAX_DEPTH or (depth > 16 and StackRemaining() < _STACK_RESERVE):
         return False
     if t is str:
-        n = PyUnicode_GET_LENGTH(obj)
-        kind = PyUnicode_KIND(obj)
-        if kind == 1:
-            wire_bytes(out, b'"', <const char*>PyUnicode_DATA(obj), n)
-        elif kind == 2:
-            wire_bytes(out, b'c', <const char*>PyUnicode_DATA(obj), n * 2)
-        else:
-            encoded = (<str>obj).encode("utf-16-le", "surrogatepass")
-            wire_bytes(out, b'c', PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
+        wire_str(w, obj)
     elif t is int:
         small = PyLong_AsLongLongAndOverflow(obj, &overflow)
         if overflow == 0 and -2147483648 <= small <= 2147483647:
             i32 = <int32_t>small
-            out.push_back(b'I')
-            wire_varint(out, (<uint32_t>i32 << 1) ^ <uint32_t>(i32 >> 31))  # zigzag
+            wire_tag_varint(w, b'I', (<uint32_t>i32 << 1) ^ <uint32_t>(i32 >> 31))  # zigzag
         elif overflow == 0 and -9007199254740992 <= small <= 9007199254740992:
-            wire_double(out, <double>small)
+            wire_double(w, <double>small)
         else:
             return False  # a BigInt: the Val tree knows how
     elif t is float:
-        wire_double(out, obj)
+        wire_double(w, obj)
     elif obj is None:
-        out.push_back(b'0')
+        wire_tag(w, b'0')
     elif obj is True:
-        out.push_back(b'T')
+        wire_tag(w, b'T')
     elif obj is False:
-        out.push_back(b'F')
+        wire_tag(w, b'F')
     elif obj is _UNDEFINED:
-        out.push_back(b'_')
+        wire_tag(w, b'_')
     elif t is dict:
-        out.push_back(b'o')
-        for key, value in (<dict>obj).items():
-            if type(key) is not str:
+        wire_tag(w, b'o')
+        pos = 0
+        # Borrowed references: only exact builtin types are visited, so no Python code runs that
+        # could change the dict while it is walked.
+        while PyDict_Next(obj, &pos, &key, &value):
+            if type(<object>key) is not str:
                 return False
-            wire_value(key, out, depth + 1)
-            if not wire_value(value, out, depth + 1):
+            wire_str(w, <object>key)
+            if not wire_value(<object>value, w, depth + 1):
                 return False
-        out.push_back(b'{')
-        wire_varint(out, len(<dict>obj))
+        wire_tag_varint(w, b'{', len(<dict>obj))
     elif t is list or t is tuple:
         n = len(obj)
-        out.push_back(b'A')
-        wire_varint(out, n)
+        wire_tag_varint(w, b'A', n)
         for item in obj:
-            if not wire_value(item, out, depth + 1):
+            if not wire_value(item, w, depth + 1):
                 return False
-        out.push_back(b'$')
-        wire_varint(out, 0)
-        wire_varint(out, n)
+        wire_tag_varint(w, b'$', 0)
+        w.used += wire_varint_at(wire_room(w, 10), n)
     else:
         return False
     return True
 
 
 cdef bint wire_plain(object obj, Val* out) except -1:
-    if wire_value(obj, &out.data, 0):
+    cdef WireOut w
+    w.s = &out.data
+    w.used = 0
+    w.cap = 0
+    wire_grow(&w, 64 * len(obj))
+    w.base[0] = <char>0xFF
+    w.base[1] = 13  # the format version ExternalCopy's writer uses (external_copy.pxi)
+    w.used = 2
+    if wire_value(obj, &w, 0):
+        out.data.resize(w.used)
         out.kind = ValKind.kSerialized
         return True
     out.data.clear()
@@ -366,10 +410,27 @@ cdef object flat_value(FlatReader* r, const Val& v, Isolate isolate, list keys):
     raise AssertionError(f"ivmhost internal error: unknown tag {tag!r} in a copied value")
 
 
+cdef extern from "Python.h":
+    int PyGC_Enable()
+    int PyGC_Disable()
+
+
 cdef object flat_to_py(const Val& v, Isolate isolate):
     cdef FlatReader r
+    cdef int collecting
     r.p = v.data.data()
-    return flat_value(&r, v, isolate, [])
+    if v.data.size() < 65536:
+        return flat_value(&r, v, isolate, [])
+    # A big value makes thousands of containers, none of them garbage: without this, the cyclic
+    # GC would run every 700 of them and walk the older generations again and again (a quarter of
+    # the time of a 10k-record copy). No code but ours runs meanwhile, so no one else's garbage
+    # waits; the collector counts these objects and sees them at its next run.
+    collecting = PyGC_Disable()
+    try:
+        return flat_value(&r, v, isolate, [])
+    finally:
+        if collecting:
+            PyGC_Enable()
 
 
 cdef object number_to_py(double d):

@@ -191,3 +191,118 @@ def test_a_large_input_over_the_memory_limit_fails_cleanly(make_isolate) -> None
         for _ in range(20):
             keep.apply_sync(None, [chunk])
     assert isolate.is_disposed or keep.apply_sync(None, [[1, 2, 3, 4]]) >= 1
+
+
+# --- Out through V8's serializer (plain_copy.cc) -------------------------------------------------
+# Arrays of 128 elements or more come out through V8's ValueSerializer, then a check in a private
+# context confirms every object is plain. Anything in doubt goes the exact way (the tests above).
+
+RECORDS = "Array.from({length: 2000}, (_, i) => ({id: i, name: 'r' + i, tags: ['a', 'b'], score: i / 2}))"
+
+
+def _records(n: int = 2000) -> list[dict]:
+    return [{"id": i, "name": f"r{i}", "tags": ["a", "b"], "score": i / 2} for i in range(n)]
+
+
+def test_records_come_out_whole(context: ivmhost.Context) -> None:
+    assert context.eval_sync(RECORDS) == _records()
+    # map() makes an array whose elements kind is holey although no element is missing.
+    mapped = context.eval_sync(f"{RECORDS}.map(r => ({{...r, score: r.score * 2}}))")
+    assert mapped == [{**r, "score": r["score"] * 2} for r in _records()]
+    assert all(type(r["score"]) is int for r in mapped)
+
+
+def test_dates_bigints_and_index_keys_inside_records(context: ivmhost.Context) -> None:
+    out = context.eval_sync(
+        "Array.from({length: 200}, (_, i) => ({when: new Date(i * 1000), big: 2n ** 64n + BigInt(i), "
+        "2: 'two', 10: 'ten', neg: -(2 ** 31), u32: 2 ** 32 - 1, f: 0.1, z: -0, no: null, un: undefined}))"
+    )
+    assert len(out) == 200
+    assert out[3]["when"] == datetime.datetime(1970, 1, 1, 0, 0, 3, tzinfo=datetime.timezone.utc)
+    assert out[3]["big"] == 2**64 + 3
+    assert list(out[3]) == ["2", "10", "when", "big", "neg", "u32", "f", "z", "no", "un"]
+    assert (out[3]["2"], out[3]["neg"], out[3]["u32"], out[3]["f"]) == ("two", -(2**31), 2**32 - 1, 0.1)
+    assert math.copysign(1.0, out[3]["z"]) == -1.0
+    assert out[3]["no"] is None and out[3]["un"] is ivmhost.undefined
+
+
+def test_shared_records_are_copied_each_time_and_cycles_refused(context: ivmhost.Context) -> None:
+    out = context.eval_sync("const shared = {x: 1}; Array.from({length: 500}, () => shared)")
+    assert out == [{"x": 1}] * 500
+    assert out[0] is not out[1]
+    with pytest.raises(ivmhost.TransferError, match="cycle"):
+        context.eval_closure_sync(f"const rs = {RECORDS}; rs[1500].back = rs; return rs", [])
+
+
+def test_class_instances_deep_inside_big_values_are_refused(context: ivmhost.Context) -> None:
+    with pytest.raises(ivmhost.TransferError, match="A non-transferable value was passed"):
+        context.eval_closure_sync(f"class P {{ constructor() {{ this.a = 1 }} }}; const rs = {RECORDS}; rs[1999].tags.push(new P()); return rs", [])
+    with pytest.raises(ivmhost.TransferError, match="A non-transferable value was passed"):
+        context.eval_closure_sync(f"const rs = {RECORDS}; rs[7] = Object.create(Date.prototype); return rs", [])
+    with pytest.raises(ivmhost.TransferError, match="A non-transferable value was passed"):
+        context.eval_closure_sync(f"const rs = {RECORDS}; rs.push(new Map([[1, 2]])); return rs", [])
+
+
+def test_tampered_builtins_do_not_change_what_is_plain(context: ivmhost.Context) -> None:
+    # The check runs in a context of its own: what guest code does to its builtins changes nothing.
+    context.eval_sync(
+        """Object.getPrototypeOf = () => Object.prototype; Reflect.getPrototypeOf = Object.getPrototypeOf;
+           Array.isArray = () => true; Date.prototype.getTime = () => 0;
+           Function.prototype.call = function () { throw new Error('tampered') };"""
+    )
+    assert context.eval_sync(RECORDS) == _records()
+    dates = context.eval_sync("Array.from({length: 200}, () => new Date(5000))")
+    assert dates == [datetime.datetime(1970, 1, 1, 0, 0, 5, tzinfo=datetime.timezone.utc)] * 200
+    with pytest.raises(ivmhost.TransferError, match="A non-transferable value was passed"):
+        context.eval_closure_sync(f"class P {{}}; const rs = {RECORDS}; rs[3].p = new P(); return rs", [])
+
+
+def test_getters_and_proxies_deep_inside_big_values_never_run(context: ivmhost.Context) -> None:
+    context.eval_sync("globalThis.ran = 0")
+    with pytest.raises(ivmhost.TransferError, match="getter"):
+        context.eval_closure_sync(
+            f"const rs = {RECORDS}; Object.defineProperty(rs[1999], 'g', {{get() {{ ran++; return 1 }}, enumerable: true}}); return rs",
+            [],
+        )
+    traps = "{get() { ran++ }, ownKeys() { ran++; return [] }, getPrototypeOf() { ran++; return null }}"
+    with pytest.raises(ivmhost.TransferError, match="Object is or has proxy"):
+        context.eval_closure_sync(f"const rs = {RECORDS}; rs[1000].p = new Proxy({{}}, {traps}); return rs", [])
+    with pytest.raises(ivmhost.TransferError, match="Object is or has proxy"):
+        context.eval_closure_sync(f"const rs = {RECORDS}; rs[10] = new Proxy({{a: 1}}, {{}}); return rs", [])
+    assert context.eval_sync("ran") == 0
+
+
+def test_inherited_getters_never_run_while_records_come_out(context: ivmhost.Context) -> None:
+    # An enumerable getter on Object.prototype would be seen by for-in, an index getter on
+    # Array.prototype by reading a hole: neither may run, and neither changes the copy.
+    context.eval_sync(
+        """globalThis.ran = 0;
+           Object.defineProperty(Object.prototype, 'inherited', {get() { ran++; return 1 }, enumerable: true});
+           Object.defineProperty(Array.prototype, 3, {get() { ran++; return 'from the prototype' }});"""
+    )
+    assert context.eval_sync(RECORDS) == _records()
+    holey = context.eval_sync("const a = Array.from({length: 300}, (_, i) => i); delete a[5]; a")
+    assert holey[:7] == [0, 1, 2, 3, 4, ivmhost.undefined, 6] and len(holey) == 300
+    # A hole over the prototype's getter reads through to it: refused, as for a getter of its own.
+    with pytest.raises(ivmhost.TransferError, match="getter"):
+        context.eval_closure_sync("const a = Array.from({length: 300}, (_, i) => i); delete a[3]; return a", [])
+    assert context.eval_sync("ran") == 0
+
+
+def test_strings_over_the_memory_limit_inside_big_values_fail_cleanly(make_isolate) -> None:  # type: ignore[no-untyped-def]
+    isolate = make_isolate(memory_limit=8)
+    context = isolate.create_context_sync()
+    # One string of 128 KiB, 200 times: its copies do not fit the serializer's buffer (twice the limit),
+    # so the exact path copies it.
+    out = context.eval_closure_sync("const s = 'y'.repeat(2 ** 17); s.charCodeAt(0); return Array(200).fill(s)", [])
+    assert out == ["y" * 2**17] * 200
+    # 'x'.repeat() makes a small rope. V8's serializer reads it flat, which may take more memory than
+    # the isolate has (isolated-vm's copies do the same): then the isolate is disposed. If the
+    # flat string fits, it is refused as too large to copy. Nothing else is harmed either way.
+    with pytest.raises((ivmhost.TransferError, ivmhost.MemoryLimitError)) as raised:
+        context.eval_closure_sync("const a = Array(200).fill(1); a[7] = {s: 'x'.repeat(9 * 2 ** 20)}; return a", [])
+    if isinstance(raised.value, ivmhost.MemoryLimitError):
+        assert isolate.is_disposed
+    else:
+        assert "The string is too large to be copied" in str(raised.value)
+        assert context.eval_sync("[1, 2, 3, 4]") == [1, 2, 3, 4]

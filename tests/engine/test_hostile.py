@@ -128,7 +128,8 @@ def test_exit_with_pending_async_work_and_live_isolates() -> None:
         "print('exiting')\n"
     )
     assert out.returncode == 0, out.stderr
-    assert "exiting" in out.stdout.split()
+    # The ignored call's print(1) runs on the isolate's thread and may land inside this line.
+    assert "exiting" in out.stdout.replace("1", "")
 
 
 def test_getter_that_changes_between_reads_never_reaches_the_host(context: ivmhost.Context) -> None:
