@@ -1,5 +1,5 @@
-// The fast way out for big plain values (arrays and plain objects of primitives): see convert.h,
-// CopyPlainFast.
+// The fast way out for big plain values (ToVal takes it for arrays of 128 elements or more, of
+// plain objects, arrays, primitives and dates): see convert.h, CopyPlainFast.
 //
 // Walking a value through V8's API costs an API call per property and a key array per object
 // (~15,000 instructions for a record of four fields). V8's ValueSerializer reads the same fields
