@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ProcessInstance"]
 
+_TASK_STOP_GRACE_S = 5.0  # how long a cancelled task's host side waits for the worker to stop it
+
 _ERRORS: dict[str, type[IvmhostError]] = {
     cls.__name__: cls
     for cls in (JSError, ScriptTimeoutError, IsolateDisposedError, MemoryLimitError, ReleasedError,
@@ -291,6 +293,11 @@ class ProcessInstance:
                     self._pipe.send({"op": "cancel", "id": 0, "task": ident})
                 except OSError:
                     pass  # the worker is gone, and the task with it
+                else:
+                    # The task stops in the worker when the cancellation reaches it, and answers
+                    # then: wait for that answer (bounded), so no step of it runs after this returns.
+                    with anyio.move_on_after(_TASK_STOP_GRACE_S, shield=True):
+                        await call.waker.wait()
             self._calls.pop(ident, None)
             raise
         return self._outcome(ident, call)
@@ -489,6 +496,8 @@ def worker_main(reader: IO[bytes], writer: IO[bytes]) -> int:
                 finally:
                     with lock:
                         tasks.pop(ident, None)
+            if scope.cancelled_caught:  # the host waits for this word (ProcessInstance.run_task)
+                pipe.send({"id": ident, "error": error_to_wire(IvmhostError("the task was cancelled"))})
 
         anyio.run(run)
 
