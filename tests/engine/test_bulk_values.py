@@ -306,3 +306,21 @@ def test_strings_over_the_memory_limit_inside_big_values_fail_cleanly(make_isola
     else:
         assert "The string is too large to be copied" in str(raised.value)
         assert context.eval_sync("[1, 2, 3, 4]") == [1, 2, 3, 4]
+
+
+def test_the_serializer_path_and_the_exact_path_agree(context: ivmhost.Context) -> None:
+    # The same records out of one long array (the serializer's way) and out of slices shorter than
+    # 128 (the exact way): two-byte and astral text, lone surrogates, index keys, nesting.
+    records = (
+        "Array.from({length: 300}, (_, i) => ({['k€' + (i % 3)]: 'v😀' + i, ['\\ud800' + (i % 2)]: '\\udc00x',"
+        " plain: 'é' + i, n: -i, [i % 5]: [i, 'a€', {deep: '日本' + i, f: i / 7}]}))"
+    )
+    context.eval_sync(f"globalThis.big = {records}")
+    exact: list[object] = []
+    for start in range(0, 300, 100):
+        exact += context.eval_sync(f"big.slice({start}, {start + 100})")
+    fast = context.eval_sync("big")
+    assert fast == exact
+    assert [list(r) for r in fast] == [list(r) for r in exact]
+    assert list(fast[7]) == ["2", "k€1", "\ud8001", "plain", "n"]
+    assert fast[7]["2"] == [7, "a€", {"deep": "日本7", "f": 1}]
