@@ -477,7 +477,7 @@ bool ToVal(IsolateHolder& holder, v8::Local<v8::Context> context, v8::Local<v8::
   PlainCopy fast = PlainCopy::kNotPlain;
   if (flat && value->IsArray() && value.As<v8::Array>()->Length() >= kLongArray &&
       mode != ResultMode::kPrimitiveOrReference && mode != ResultMode::kReference) {
-    fast = CopyPlainFast(holder, context, value.As<v8::Object>(), out);
+    fast = CopyPlainFast(holder, context, value.As<v8::Array>(), out);
     if (fast == PlainCopy::kDone) return true;
   }
   v8::TryCatch try_catch(isolate);

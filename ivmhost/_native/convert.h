@@ -25,12 +25,12 @@ int DepthBudget();
 
 enum class PlainCopy { kDone, kNotPlain, kTerminated };
 
-// The fast path of ToVal's `flat` copies (plain_copy.cc): an array or plain object made only of
+// The fast path of ToVal's `flat` copies of long arrays (plain_copy.cc): an array made only of
 // arrays, plain objects, primitives and dates, read by V8's serializer into `out` (kFlat). Never
 // runs guest JavaScript. kNotPlain (out reset) when the value is anything else or in doubt: the
 // caller copies it the exact way, which says what is wrong with it.
 PlainCopy CopyPlainFast(IsolateHolder& holder, v8::Local<v8::Context> context,
-                        v8::Local<v8::Object> value, Val* out);
+                        v8::Local<v8::Array> value, Val* out);
 
 // Makes a JavaScript value from `val`. Returns an empty handle with `failure` filled on error.
 v8::MaybeLocal<v8::Value> FromVal(IsolateHolder& holder, v8::Local<v8::Context> context,

@@ -1,5 +1,5 @@
-// The fast way out for big plain values (ToVal takes it for arrays of 128 elements or more, of
-// plain objects, arrays, primitives and dates): see convert.h, CopyPlainFast.
+// The fast way out for long arrays of plain data (ToVal takes it for arrays of 128 elements or
+// more): see convert.h, CopyPlainFast.
 //
 // Walking a value through V8's API costs an API call per property and a key array per object
 // (~15,000 instructions for a record of four fields). V8's ValueSerializer reads the same fields
@@ -140,8 +140,7 @@ class WireToFlat {
     uint64_t version;
     if (!Varint(&version) || version < 13) return false;
     uint8_t tag;
-    if (!NextTag(&tag) || (tag != kBeginJSObject && tag != kBeginDenseJSArray && tag != kBeginSparseJSArray))
-      return false;
+    if (!NextTag(&tag) || (tag != kBeginDenseJSArray && tag != kBeginSparseJSArray)) return false;
     --p_;
     if (!Value(0) || p_ != end_) return false;
     buf_->resize(used_);
@@ -428,16 +427,8 @@ v8::Local<v8::Function> IsolateHolder::PlainCheck() {
 }
 
 PlainCopy CopyPlainFast(IsolateHolder& holder, v8::Local<v8::Context> context,
-                        v8::Local<v8::Object> value, Val* out) {
+                        v8::Local<v8::Array> value, Val* out) {
   v8::Isolate* isolate = holder.isolate();
-  if (value->IsProxy()) return PlainCopy::kNotPlain;
-  v8::Local<v8::Value> proto = value->GetPrototype();
-  v8::Local<v8::Value> object_prototype = v8::Object::New(isolate)->GetPrototype();
-  if (!value->IsArray() && !(proto == object_prototype || proto->IsNull())) return PlainCopy::kNotPlain;
-  if (value->IsDate() || value->IsArrayBufferView() || value->IsArrayBuffer() || value->IsNativeError() ||
-      value->IsFunction() || value->InternalFieldCount() != 0)
-    return PlainCopy::kNotPlain;
-
   size_t limit = holder.memory_limit_bytes();
   std::pair<uint8_t*, size_t> wire{nullptr, 0};
   {
@@ -464,6 +455,7 @@ PlainCopy CopyPlainFast(IsolateHolder& holder, v8::Local<v8::Context> context,
 
   v8::TryCatch try_catch(isolate);
   v8::Local<v8::Function> check = holder.PlainCheck();
+  v8::Local<v8::Value> object_prototype = v8::Object::New(isolate)->GetPrototype();
   v8::Local<v8::Value> args[2] = {value, object_prototype};
   v8::Local<v8::Value> plain;
   if (check.IsEmpty() || !check->Call(context, v8::Undefined(isolate), 2, args).ToLocal(&plain)) {

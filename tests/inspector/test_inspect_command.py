@@ -4,6 +4,7 @@ refusals."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -203,10 +205,20 @@ def test_inspect_port_is_checked_as_a_usage_error(tmp_path: Path, capsys: pytest
     assert err.splitlines()[-1] == f"ivmhost inspect: error: argument --port: {shown} is not a port number (0 to 65535; 0 picks a free one)"
 
 
-def attach(websocket_line: str) -> CdpClient:
-    """A client on the WebSocket URL of the line `ivmhost inspect` printed it on."""
-    url = websocket_line.split(" WebSocket ")[1]
-    return CdpClient(int(url.split(":")[2].split("/")[0]), url)
+@contextlib.contextmanager
+def attached(command: Command) -> Iterator[CdpClient]:
+    """A client on the WebSocket URL `ivmhost inspect` printed (its second line); on the way out the
+    client is closed and the command ended."""
+    try:
+        command.line()
+        url = command.line().split(" WebSocket ")[1]
+        client = CdpClient(int(url.split(":")[2].split("/")[0]), url)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        command.finish()
 
 
 def test_ctrl_c_while_the_call_is_paused_stops_with_one_line(tmp_path: Path) -> None:
@@ -214,10 +226,7 @@ def test_ctrl_c_while_the_call_is_paused_stops_with_one_line(tmp_path: Path) -> 
                           limits={"call_timeout_ms": 60_000})
     command = Command("inspect", str(folder), "--port", "0", "--exit", "--data", str(tmp_path / "data"),
                       "--call", "f", cwd=tmp_path)
-    client: CdpClient | None = None
-    try:
-        command.line()
-        client = attach(command.line())
+    with attached(command) as client:
         client.call("Debugger.enable")
         client.call("Runtime.runIfWaitingForDebugger")
         client.event("Debugger.paused")
@@ -231,10 +240,6 @@ def test_ctrl_c_while_the_call_is_paused_stops_with_one_line(tmp_path: Path) -> 
         assert "Traceback" not in err and "KeyboardInterrupt" not in err
         assert err.rstrip().splitlines()[-1] == "interrupted during the action"
         client.wait_disconnected()
-    finally:
-        if client is not None:
-            client.close()
-        command.finish()
 
 
 def test_inspect_serves_until_interrupted(tmp_path: Path) -> None:
@@ -242,10 +247,7 @@ def test_inspect_serves_until_interrupted(tmp_path: Path) -> None:
     folder = write_plugin(tmp_path / "plugins", "kept", "export let calls = 0; export function f() { return ++calls; }")
     command = Command("inspect", str(folder), "--port", "0", "--no-wait", "--data", str(tmp_path / "data"),
                       "--call", "f", cwd=tmp_path)
-    client: CdpClient | None = None
-    try:
-        command.line()
-        client = attach(command.line())
+    with attached(command) as client:
         assert command.line() == "kept.f -> 1"
         client.call("Runtime.enable")
         value = client.call("Runtime.evaluate", {"expression": "typeof structuredClone", "returnByValue": True})
@@ -255,7 +257,3 @@ def test_inspect_serves_until_interrupted(tmp_path: Path) -> None:
         assert (status, rest) == (0, [])
         assert err.rstrip().endswith("stopped")
         client.wait_disconnected()
-    finally:
-        if client is not None:
-            client.close()
-        command.finish()
