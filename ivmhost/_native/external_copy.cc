@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <vector>
 
 #include "convert.h"
 #include "isolate_holder.h"
@@ -274,11 +275,106 @@ std::shared_ptr<ExternalCopy> SerializeExternalCopy(
                                         std::move(delegate.shared));
 }
 
+namespace {
+
+// Reads the lists of primitives the host writes as host objects (values.pxi, wire_packed_list)
+// into packed arrays, the kind JSON.parse or an array literal makes. V8's own dense arrays come
+// out of its deserializer holey, and its serializer reads a holey array a key lookup at a time.
+class PackedListReader final : public v8::ValueDeserializer::Delegate {
+ public:
+  explicit PackedListReader(v8::Isolate* isolate) : isolate_(isolate) {}
+
+  void set_deserializer(v8::ValueDeserializer* deserializer) { deserializer_ = deserializer; }
+
+  v8::MaybeLocal<v8::Object> ReadHostObject(v8::Isolate* isolate) override {
+    const void* raw;
+    uint32_t size, count;
+    if (!deserializer_->ReadRawBytes(4, &raw)) return Malformed();
+    std::memcpy(&size, raw, 4);
+    if (size < 4 || !deserializer_->ReadRawBytes(size, &raw)) return Malformed();
+    const uint8_t* p = static_cast<const uint8_t*>(raw);
+    const uint8_t* end = p + size;
+    std::memcpy(&count, p, 4);
+    p += 4;
+    if (count > size) return Malformed();  // every item takes a byte at least
+    v8::EscapableHandleScope scope(isolate);
+    items_.resize(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      if (p >= end) return Malformed();
+      uint8_t tag = *p++;
+      switch (tag) {
+        case 's': {
+          uint32_t n;
+          if (end - p < 4) return Malformed();
+          std::memcpy(&n, p, 4);
+          p += 4;
+          if (static_cast<size_t>(end - p) < n) return Malformed();
+          v8::Local<v8::String> text;
+          if (!v8::String::NewFromOneByte(isolate, p, v8::NewStringType::kNormal, static_cast<int>(n))
+                   .ToLocal(&text))
+            return Fail("A string in the value is too long for JavaScript");
+          items_[i] = text;
+          p += n;
+          break;
+        }
+        case 'i': {
+          int32_t v;
+          if (end - p < 4) return Malformed();
+          std::memcpy(&v, p, 4);
+          p += 4;
+          items_[i] = v8::Integer::New(isolate, v);
+          break;
+        }
+        case 'd': {
+          double v;
+          if (end - p < 8) return Malformed();
+          std::memcpy(&v, p, 8);
+          p += 8;
+          items_[i] = v8::Number::New(isolate, v);
+          break;
+        }
+        case 'T':
+          items_[i] = v8::True(isolate);
+          break;
+        case 'F':
+          items_[i] = v8::False(isolate);
+          break;
+        case '0':
+          items_[i] = v8::Null(isolate);
+          break;
+        case '_':
+          items_[i] = v8::Undefined(isolate);
+          break;
+        default:
+          return Malformed();
+      }
+    }
+    if (p != end) return Malformed();
+    return scope.Escape(v8::Array::New(isolate, items_.data(), count));
+  }
+
+ private:
+  v8::MaybeLocal<v8::Object> Malformed() { return Fail("ivmhost internal error: a malformed list in plain data"); }
+
+  v8::MaybeLocal<v8::Object> Fail(const char* message) {
+    isolate_->ThrowException(v8::Exception::RangeError(v8::String::NewFromUtf8(isolate_, message).ToLocalChecked()));
+    return {};
+  }
+
+  v8::Isolate* isolate_;
+  v8::ValueDeserializer* deserializer_ = nullptr;
+  std::vector<v8::Local<v8::Value>> items_;  // reused: one list is read at a time
+};
+
+}  // namespace
+
 v8::MaybeLocal<v8::Value> DeserializePlain(IsolateHolder& holder, v8::Local<v8::Context> context,
                                            const std::string& data, Failure* failure) {
   v8::TryCatch try_catch(holder.isolate());
+  PackedListReader reader(holder.isolate());
   v8::ValueDeserializer deserializer(holder.isolate(), reinterpret_cast<const uint8_t*>(data.data()),
-                                     data.size());
+                                     data.size(), &reader);
+  reader.set_deserializer(&deserializer);
   v8::Local<v8::Value> value;
   if (deserializer.ReadHeader(context).FromMaybe(false) && deserializer.ReadValue(context).ToLocal(&value))
     return value;

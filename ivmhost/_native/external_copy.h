@@ -61,7 +61,8 @@ v8::MaybeLocal<v8::Value> DeserializeExternalCopy(IsolateHolder& holder,
                                                   Failure* failure);
 
 // Builds plain data the host wrote in V8's serialization format (ValKind::kSerialized): V8's own
-// fast paths make the objects. The data holds no buffers or host objects, so there is no delegate.
+// fast paths make the objects. The data holds no buffers; its only host objects are lists of
+// primitives, read into packed arrays.
 v8::MaybeLocal<v8::Value> DeserializePlain(IsolateHolder& holder, v8::Local<v8::Context> context,
                                            const std::string& data, Failure* failure);
 

@@ -366,7 +366,12 @@ void IsolateHolder::RunInside(Op& op, uint64_t ticket) {
   if (cancelled_before_start) {
     op.failure.kind = FailKind::kCancelled;
   } else {
-    op.Run(*this);
+    {
+      // The op's own handles die before the message loop runs below: a scavenge V8 has scheduled
+      // for then finds nothing of the call's values (often megabytes) left to copy.
+      v8::HandleScope run_scope(isolate_);
+      op.Run(*this);
+    }
     if (outermost) SettleMicrotasks(op);
     if (op.await_promise) FinishResultPromise(op);
   }

@@ -258,6 +258,80 @@ cdef inline void wire_str(WireOut* w, object s) noexcept:
         wire_bytes(w, b'c', PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
 
 
+# A list of primitives (text in Latin-1, numbers, booleans, None, undefined) goes as a host object
+# that PlainReader (external_copy.cc) makes into a packed array: V8's deserializer makes every array
+# it reads holey, and copying a holey array back out costs V8's serializer a key lookup per element
+# (a record's list of tags, returned as it came in, cost more than the whole record).
+#   '\\' | u32 size | size bytes: u32 count, then per item 's' u32 n + n bytes | 'i' i32 | 'd' f64
+#                                 | 'T' | 'F' | '0' (null) | '_' (undefined)
+# Anything else in the list and nothing is written (False): the caller writes V8's dense array.
+cdef bint wire_packed_list(object seq, WireOut* w) except -1:
+    cdef size_t start = w.used
+    cdef Py_ssize_t n = len(seq), length
+    cdef uint32_t count = <uint32_t>n, size
+    cdef long long small
+    cdef int overflow = 0
+    cdef int32_t i32
+    cdef double d
+    cdef char* p
+    if n > 0xFFFFFF:
+        return False
+    p = wire_room(w, 9)
+    p[0] = b'\\'
+    memcpy(p + 5, &count, 4)
+    w.used += 9
+    for item in seq:
+        t = type(item)
+        if t is str:
+            if PyUnicode_KIND(item) != 1:
+                w.used = start
+                return False
+            length = PyUnicode_GET_LENGTH(item)
+            size = <uint32_t>length
+            p = wire_room(w, 5 + <size_t>length)
+            p[0] = b's'
+            memcpy(p + 1, &size, 4)
+            memcpy(p + 5, PyUnicode_DATA(item), length)
+            w.used += 5 + length
+        elif t is int:
+            small = PyLong_AsLongLongAndOverflow(item, &overflow)
+            if overflow == 0 and -2147483648 <= small <= 2147483647:
+                i32 = <int32_t>small
+                p = wire_room(w, 5)
+                p[0] = b'i'
+                memcpy(p + 1, &i32, 4)
+                w.used += 5
+            elif overflow == 0 and -9007199254740992 <= small <= 9007199254740992:
+                d = <double>small
+                p = wire_room(w, 9)
+                p[0] = b'd'
+                memcpy(p + 1, &d, 8)
+                w.used += 9
+            else:
+                w.used = start
+                return False
+        elif t is float:
+            d = PyFloat_AS_DOUBLE(item)
+            p = wire_room(w, 9)
+            p[0] = b'd'
+            memcpy(p + 1, &d, 8)
+            w.used += 9
+        elif item is None:
+            wire_tag(w, b'0')
+        elif item is True:
+            wire_tag(w, b'T')
+        elif item is False:
+            wire_tag(w, b'F')
+        elif item is _UNDEFINED:
+            wire_tag(w, b'_')
+        else:
+            w.used = start
+            return False
+    size = <uint32_t>(w.used - start - 5)
+    memcpy(w.base + start + 1, &size, 4)
+    return True
+
+
 cdef bint wire_value(object obj, WireOut* w, int depth) except -1:
     """Appends `obj` as plain data in V8's format; False when it is not (the caller falls back)."""
     cdef Py_ssize_t n, pos
@@ -303,6 +377,8 @@ cdef bint wire_value(object obj, WireOut* w, int depth) except -1:
                 return False
         wire_tag_varint(w, b'{', len(<dict>obj))
     elif t is list or t is tuple:
+        if wire_packed_list(obj, w):
+            return True
         n = len(obj)
         wire_tag_varint(w, b'A', n)
         for item in obj:

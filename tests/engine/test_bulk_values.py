@@ -49,6 +49,38 @@ def test_plain_data_arrives_with_javascript_types(context: ivmhost.Context) -> N
     assert got[18:] == [["String", _codes(s)] for s in ["", "abc", "café", "€uro", "😀", "\ud800x"]]
 
 
+def test_lists_of_primitives_arrive_as_ordinary_arrays(context: ivmhost.Context) -> None:
+    # Lists of one-byte text, numbers, booleans, None and undefined take their own way in (a packed
+    # array made at once): same values, same types, ordinary arrays of this context.
+    describe = context.eval_sync(DESCRIBE, reference=True)
+    values = [0, -1, 2**31 - 1, -(2**31), 2**31, 2**53, -(2**53), 1.5, -0.0, math.inf, math.nan,
+              True, False, None, ivmhost.undefined, "", "abc", "café\xff"]
+    got = describe.apply_sync(None, [values])
+    assert [g[1] for g in got[:11]] == ["0", "-1", "2147483647", "-2147483648", "2147483648",
+                                       "9007199254740992", "-9007199254740992", "1.5", "-0", "Infinity", "NaN"]
+    assert [g[0] for g in got[11:15]] == ["Boolean", "Boolean", "Null", "Undefined"]
+    assert got[15:] == [["String", _codes(s)] for s in ["", "abc", "café\xff"]]
+    # An index setter on Array.prototype is never called while the lists are made.
+    context.eval_sync(
+        "globalThis.ran = 0; Object.defineProperty(Array.prototype, 3, "
+        "{set() { ran++; }, get() { return 'inherited'; }, configurable: true})"
+    )
+    inspect = context.eval_sync(
+        """(r) => {
+          const t = r.tags;
+          const seen = [Array.isArray(t), Object.getPrototypeOf(t) === Array.prototype, t.length, t[3], ran];
+          delete Array.prototype[3];
+          t.push('pushed');
+          return [...seen, t.length, t.at(-1), t.concat(r.empty).length, r.tuple, r.mixed];
+        }""",
+        reference=True,
+    )
+    record = {"tags": ["a", 1, 2.5, None, True, ivmhost.undefined, "b"], "empty": [], "tuple": ("x", 2),
+              "mixed": ["a", "€", 2**70, {"k": [1, 2]}]}
+    assert inspect.apply_sync(None, [record]) == [True, True, 7, None, 0, 8, "pushed", 8, ["x", 2],
+                                                  ["a", "€", 2**70, {"k": [1, 2]}]]
+
+
 def test_nested_plain_data_round_trips_exactly(context: ivmhost.Context) -> None:
     identity = context.eval_sync("(x) => x", reference=True)
     data = [
