@@ -277,101 +277,130 @@ std::shared_ptr<ExternalCopy> SerializeExternalCopy(
 
 namespace {
 
-// Reads the lists of primitives the host writes as host objects (values.pxi, wire_packed_list)
-// into packed arrays, the kind JSON.parse or an array literal makes. V8's own dense arrays come
-// out of its deserializer holey, and its serializer reads a holey array a key lookup at a time.
+v8::MaybeLocal<v8::Array> ListFailure(v8::Isolate* isolate, const char* message) {
+  isolate->ThrowException(v8::Exception::RangeError(v8::String::NewFromUtf8(isolate, message).ToLocalChecked()));
+  return {};
+}
+
+v8::MaybeLocal<v8::Array> MalformedList(v8::Isolate* isolate) {
+  return ListFailure(isolate, "ivmhost internal error: a malformed list in plain data");
+}
+
+}  // namespace
+
+v8::MaybeLocal<v8::Array> ReadPackedList(v8::Isolate* isolate, const uint8_t* p, size_t size,
+                                         std::vector<v8::Local<v8::Value>>* scratch) {
+  const uint8_t* end = p + size;
+  uint32_t count;
+  if (size < 4) return MalformedList(isolate);
+  std::memcpy(&count, p, 4);
+  p += 4;
+  if (count > size) return MalformedList(isolate);  // every item takes a byte at least
+  v8::EscapableHandleScope scope(isolate);
+  std::vector<v8::Local<v8::Value>>& items = *scratch;
+  items.resize(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    if (p >= end) return MalformedList(isolate);
+    switch (*p++) {
+      case 's': {
+        uint32_t n;
+        if (end - p < 4) return MalformedList(isolate);
+        std::memcpy(&n, p, 4);
+        p += 4;
+        if (static_cast<size_t>(end - p) < n) return MalformedList(isolate);
+        v8::Local<v8::String> text;
+        if (!v8::String::NewFromOneByte(isolate, p, v8::NewStringType::kNormal, static_cast<int>(n)).ToLocal(&text))
+          return ListFailure(isolate, "A string in the value is too long for JavaScript");
+        items[i] = text;
+        p += n;
+        break;
+      }
+      case 'i': {
+        int32_t v;
+        if (end - p < 4) return MalformedList(isolate);
+        std::memcpy(&v, p, 4);
+        p += 4;
+        items[i] = v8::Integer::New(isolate, v);
+        break;
+      }
+      case 'd': {
+        double v;
+        if (end - p < 8) return MalformedList(isolate);
+        std::memcpy(&v, p, 8);
+        p += 8;
+        items[i] = v8::Number::New(isolate, v);
+        break;
+      }
+      case 'T':
+        items[i] = v8::True(isolate);
+        break;
+      case 'F':
+        items[i] = v8::False(isolate);
+        break;
+      case '0':
+        items[i] = v8::Null(isolate);
+        break;
+      case '_':
+        items[i] = v8::Undefined(isolate);
+        break;
+      default:
+        return MalformedList(isolate);
+    }
+  }
+  if (p != end) return MalformedList(isolate);
+  return scope.Escape(v8::Array::New(isolate, items.data(), count));
+}
+
+namespace {
+
+// The host objects of plain data are lists of primitives (values.pxi, wire_packed_list).
 class PackedListReader final : public v8::ValueDeserializer::Delegate {
  public:
-  explicit PackedListReader(v8::Isolate* isolate) : isolate_(isolate) {}
-
   void set_deserializer(v8::ValueDeserializer* deserializer) { deserializer_ = deserializer; }
 
   v8::MaybeLocal<v8::Object> ReadHostObject(v8::Isolate* isolate) override {
     const void* raw;
-    uint32_t size, count;
-    if (!deserializer_->ReadRawBytes(4, &raw)) return Malformed();
+    uint32_t size;
+    if (!deserializer_->ReadRawBytes(4, &raw)) return Malformed(isolate);
     std::memcpy(&size, raw, 4);
-    if (size < 4 || !deserializer_->ReadRawBytes(size, &raw)) return Malformed();
-    const uint8_t* p = static_cast<const uint8_t*>(raw);
-    const uint8_t* end = p + size;
-    std::memcpy(&count, p, 4);
-    p += 4;
-    if (count > size) return Malformed();  // every item takes a byte at least
-    v8::EscapableHandleScope scope(isolate);
-    items_.resize(count);
-    for (uint32_t i = 0; i < count; ++i) {
-      if (p >= end) return Malformed();
-      uint8_t tag = *p++;
-      switch (tag) {
-        case 's': {
-          uint32_t n;
-          if (end - p < 4) return Malformed();
-          std::memcpy(&n, p, 4);
-          p += 4;
-          if (static_cast<size_t>(end - p) < n) return Malformed();
-          v8::Local<v8::String> text;
-          if (!v8::String::NewFromOneByte(isolate, p, v8::NewStringType::kNormal, static_cast<int>(n))
-                   .ToLocal(&text))
-            return Fail("A string in the value is too long for JavaScript");
-          items_[i] = text;
-          p += n;
-          break;
-        }
-        case 'i': {
-          int32_t v;
-          if (end - p < 4) return Malformed();
-          std::memcpy(&v, p, 4);
-          p += 4;
-          items_[i] = v8::Integer::New(isolate, v);
-          break;
-        }
-        case 'd': {
-          double v;
-          if (end - p < 8) return Malformed();
-          std::memcpy(&v, p, 8);
-          p += 8;
-          items_[i] = v8::Number::New(isolate, v);
-          break;
-        }
-        case 'T':
-          items_[i] = v8::True(isolate);
-          break;
-        case 'F':
-          items_[i] = v8::False(isolate);
-          break;
-        case '0':
-          items_[i] = v8::Null(isolate);
-          break;
-        case '_':
-          items_[i] = v8::Undefined(isolate);
-          break;
-        default:
-          return Malformed();
-      }
-    }
-    if (p != end) return Malformed();
-    return scope.Escape(v8::Array::New(isolate, items_.data(), count));
+    if (!deserializer_->ReadRawBytes(size, &raw)) return Malformed(isolate);
+    v8::Local<v8::Array> list;
+    if (!ReadPackedList(isolate, static_cast<const uint8_t*>(raw), size, &items_).ToLocal(&list)) return {};
+    return list;
   }
 
  private:
-  v8::MaybeLocal<v8::Object> Malformed() { return Fail("ivmhost internal error: a malformed list in plain data"); }
-
-  v8::MaybeLocal<v8::Object> Fail(const char* message) {
-    isolate_->ThrowException(v8::Exception::RangeError(v8::String::NewFromUtf8(isolate_, message).ToLocalChecked()));
+  static v8::MaybeLocal<v8::Object> Malformed(v8::Isolate* isolate) {
+    MalformedList(isolate);
     return {};
   }
 
-  v8::Isolate* isolate_;
   v8::ValueDeserializer* deserializer_ = nullptr;
   std::vector<v8::Local<v8::Value>> items_;  // reused: one list is read at a time
 };
 
 }  // namespace
 
+// Smaller data is made by V8's deserializer: the builder's fixed costs (a call into JavaScript, a
+// few arrays) outweigh what it saves on a handful of objects.
+constexpr size_t kBuildPlainBytes = 4096;
+
 v8::MaybeLocal<v8::Value> DeserializePlain(IsolateHolder& holder, v8::Local<v8::Context> context,
                                            const std::string& data, Failure* failure) {
+  if (data.size() >= kBuildPlainBytes) {
+    v8::Local<v8::Value> built;
+    switch (BuildPlain(holder, context, data, &built)) {
+      case PlainBuild::kBuilt:
+        return built;
+      case PlainBuild::kTerminated:
+        Fail(failure, FailKind::kTimeout, "Script execution timed out.");
+        return {};
+      case PlainBuild::kNotTaken:
+        break;
+    }
+  }
   v8::TryCatch try_catch(holder.isolate());
-  PackedListReader reader(holder.isolate());
+  PackedListReader reader;
   v8::ValueDeserializer deserializer(holder.isolate(), reinterpret_cast<const uint8_t*>(data.data()),
                                      data.size(), &reader);
   reader.set_deserializer(&deserializer);

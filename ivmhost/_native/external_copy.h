@@ -66,6 +66,20 @@ v8::MaybeLocal<v8::Value> DeserializeExternalCopy(IsolateHolder& holder,
 v8::MaybeLocal<v8::Value> DeserializePlain(IsolateHolder& holder, v8::Local<v8::Context> context,
                                            const std::string& data, Failure* failure);
 
+// Big plain data the host wrote (ValKind::kSerialized) made by compiled object literals instead of
+// V8's deserializer (plain_build.cc). kNotTaken: nothing was made (a shape it does not take, or
+// anything unexpected); the deserializer then reads the data. kTerminated: execution was stopped.
+enum class PlainBuild { kBuilt, kNotTaken, kTerminated };
+PlainBuild BuildPlain(IsolateHolder& holder, v8::Local<v8::Context> context, const std::string& data,
+                      v8::Local<v8::Value>* out);
+
+// A list of primitives as the host writes it (values.pxi, wire_packed_list: a u32 count, then the
+// items), made into a packed array: the kind JSON.parse or an array literal makes, where V8's
+// deserializer makes every array holey (and its serializer reads a holey array a key lookup at a
+// time when it is copied back out). Throws and returns empty when the data is malformed.
+v8::MaybeLocal<v8::Array> ReadPackedList(v8::Isolate* isolate, const uint8_t* data, size_t size,
+                                         std::vector<v8::Local<v8::Value>>* scratch);
+
 // An ExternalCopy as JavaScript sees it: an object with isolated-vm's copy(), copyInto() and
 // release() (a frozen prototype; the object holds the copy until it is collected or released).
 v8::MaybeLocal<v8::Object> NewExternalCopyObject(IsolateHolder& holder, v8::Local<v8::Context> context,

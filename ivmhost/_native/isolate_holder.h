@@ -276,8 +276,14 @@ class IsolateHolder final : public IsolateHandle,
   // The check that a value the serializer read is plain data (plain_copy.cc), made on first use
   // in a private context of this isolate; empty if it could not be made.
   v8::Local<v8::Function> PlainCheck();
+  // For the builder of plain data (plain_build.cc): a number per context that caches shapes, and
+  // the cache (context number + key signature -> index in that context's store).
+  uint32_t NextPlainContextId() { return next_plain_context_id_++; }
+  std::unordered_map<std::string, uint32_t>& plain_shapes() { return plain_shapes_; }
  private:
   v8::Global<v8::Function> plain_check_;
+  uint32_t next_plain_context_id_ = 1;
+  std::unordered_map<std::string, uint32_t> plain_shapes_;
 
   // Profiles being recorded, and a profiler per thread that entered the isolate meanwhile.
   std::vector<std::string> profile_titles_;

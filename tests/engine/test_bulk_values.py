@@ -8,6 +8,10 @@ import collections
 import datetime
 import enum
 import math
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -79,6 +83,82 @@ def test_lists_of_primitives_arrive_as_ordinary_arrays(context: ivmhost.Context)
               "mixed": ["a", "€", 2**70, {"k": [1, 2]}]}
     assert inspect.apply_sync(None, [record]) == [True, True, 7, None, 0, 8, "pushed", 8, ["x", 2],
                                                   ["a", "€", 2**70, {"k": [1, 2]}]]
+
+
+def test_big_inputs_are_made_in_the_receiving_context_without_running_guest_code(isolate: ivmhost.Isolate) -> None:
+    # Big plain data (4 KiB and more) is made by object literals compiled in the receiving context:
+    # its objects and arrays are that context's, and nothing the guest defined runs meanwhile.
+    first, second = isolate.create_context_sync(), isolate.create_context_sync()
+    guard = """globalThis.ran = 0;
+      for (const key of ['id', 'name', 'tags', 'nested', '0', '__proto__'])
+        Object.defineProperty(Object.prototype, key, {set() { ran++; }, get() { ran++; }, configurable: true});
+      for (const index of [0, 1, 2, 3])
+        Object.defineProperty(Array.prototype, index, {set() { ran++; }, get() { ran++; }, configurable: true});"""
+    inspect = """(xs) => {
+      const own = (o, k) => Object.getOwnPropertyDescriptor(o, k).value;
+      const seen = [ran, Object.getPrototypeOf(xs) === Array.prototype, xs.length,
+                    Object.getPrototypeOf(own(xs, 0)) === Object.prototype,
+                    Object.getPrototypeOf(own(own(xs, 0), 'tags')) === Array.prototype,
+                    Object.keys(own(xs, 7)), own(own(own(xs, 7), 'nested'), 0)];
+      return seen;
+    }"""
+    data = [{"id": i, "name": f"n{i}", "tags": ["a", i], "nested": [{"k": i}, [i, "€"]], "0": i} for i in range(400)]
+    for context in (first, second):
+        context.eval_sync(guard)
+        got = context.eval_sync(inspect, reference=True).apply_sync(None, [data])
+        assert got == [0, True, 400, True, True, ["0", "id", "name", "tags", "nested"], {"k": 7}]
+
+
+def test_big_inputs_arrive_packed_and_sharing_one_map() -> None:
+    # What the builder makes, seen through V8's natives syntax (a process-wide flag: a child process).
+    code = (
+        "import ivmhost\n"
+        "ctx = ivmhost.Isolate().create_context_sync()\n"
+        "f = ctx.eval_sync('(xs) => [%HasHoleyElements(xs), %HasHoleyElements(xs[0].tags), "
+        "%HaveSameMap(xs[0], xs[xs.length - 1]), %HasFastProperties(xs[0])]', reference=True)\n"
+        "print(f.apply_sync(None, [[{'id': i, 'tags': ['a', i]} for i in range(300)]]))\n"
+        "print(f.apply_sync(None, [[{'id': i, 'tags': ['a', i]} for i in range(4)]]))\n"
+    )
+    env = dict(os.environ, IVMHOST_V8_FLAGS="--allow-natives-syntax")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    # 300 records: made by the builder, packed; 4: V8's deserializer, whose arrays are holey.
+    assert out.stdout.split("\n")[:2] == ["[False, False, True, True]", "[True, False, True, True]"], out.stderr
+
+
+def test_a_timeout_while_big_records_are_made_leaves_the_context_usable(context: ivmhost.Context) -> None:
+    records = [{"id": i, "name": f"n{i}"} for i in range(50_000)]
+
+    def slow() -> list[dict]:
+        time.sleep(0.1)  # the timeout passes while the callback runs; records are made after it
+        return records
+
+    with pytest.raises(ivmhost.ScriptTimeoutError, match="Script execution timed out."):
+        context.eval_closure_sync("const v = $0(); for (;;) {}", [slow], timeout=50)
+    identity = context.eval_sync("(x) => x", reference=True)
+    assert identity.apply_sync(None, [records[:300]]) == records[:300]
+
+
+def test_big_inputs_with_unusual_keys_and_many_shapes(context: ivmhost.Context) -> None:
+    identity = context.eval_sync("(x) => x", reference=True)
+    keys = ["", "a\"b", "back\\slash", "new\nline", "é", "€", "😀", "\ud800", "\u2028", "0", "10", "-1", "1.5"]
+    odd = [{k: i for k in keys} for i in range(200)]
+    assert identity.apply_sync(None, [odd]) == odd
+    # One shape per record: more shapes than the builder compiles for one value.
+    many = [{f"key{i}": i, "same": "x" * 20} for i in range(300)]
+    assert identity.apply_sync(None, [many]) == many
+    # A key "__proto__" is an own property, never the prototype.
+    proto = [{"__proto__": {"polluted": True}, "i": i, "pad": "y" * 20} for i in range(300)]
+    probe = context.eval_sync(
+        "(xs) => [Object.getPrototypeOf(xs[0]) === Object.prototype, Object.keys(xs[0]), xs[0].polluted, ({}).polluted]",
+        reference=True,
+    )
+    assert probe.apply_sync(None, [proto]) == [True, ["__proto__", "i", "pad"], ivmhost.undefined, ivmhost.undefined]
+    assert identity.apply_sync(None, [proto]) == proto
+    # Deep nesting goes to V8's deserializer past the builder's depth.
+    deep: object = [1, "x" * 5000]
+    for _ in range(300):
+        deep = [deep]
+    assert identity.apply_sync(None, [deep]) == deep
 
 
 def test_nested_plain_data_round_trips_exactly(context: ivmhost.Context) -> None:
