@@ -283,6 +283,7 @@ void IsolateHolder::FinishDispose() {
     reference_template_.Reset();
     external_copy_template_.Reset();
     plain_check_.Reset();
+    KeepSpareWireBuffer(nullptr, 0);
     for (WeakTie* tie : ties_) delete tie;  // their globals are reset while the isolate lives
     ties_.clear();
   }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -280,7 +281,26 @@ class IsolateHolder final : public IsolateHandle,
   // the cache (context number + key signature -> index in that context's store).
   uint32_t NextPlainContextId() { return next_plain_context_id_++; }
   std::unordered_map<std::string, uint32_t>& plain_shapes() { return plain_shapes_; }
+  // The serializer's buffer kept from one big copy out to the next (plain_copy.cc).
+  struct SpareBuffer {
+    void* data = nullptr;
+    size_t size = 0;
+  };
+  SpareBuffer& spare_wire_buffer() { return spare_wire_; }
+  // Keeps `data` (malloc'd, `size` bytes) for the next copy if it is not too big; frees it else.
+  void KeepSpareWireBuffer(void* data, size_t size) {
+    constexpr size_t kKeepAtMost = 16 << 20;
+    std::free(spare_wire_.data);
+    spare_wire_ = SpareBuffer();
+    if (size <= kKeepAtMost) {
+      spare_wire_.data = data;
+      spare_wire_.size = size;
+    } else {
+      std::free(data);
+    }
+  }
  private:
+  SpareBuffer spare_wire_;
   v8::Global<v8::Function> plain_check_;
   uint32_t next_plain_context_id_ = 1;
   std::unordered_map<std::string, uint32_t> plain_shapes_;

@@ -19,6 +19,7 @@
 // assigns own elements, never an inherited setter. A key "__proto__" (a literal would set the
 // prototype with it) or anything unexpected leaves the value to V8's deserializer.
 #include <cstring>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,7 +31,7 @@ namespace ivmhost {
 namespace {
 
 constexpr int kShapeStoreSlot = 1;      // context embedder data: [driver, shape functions...]
-constexpr int kContextIdSlot = 2;       // context embedder data: this context's number for the cache
+constexpr int kContextIdSlot = 2;       // context embedder data: the context's number (cache key)
 constexpr size_t kMaxArity = 64;        // bigger objects: the deserializer
 constexpr size_t kMaxNewShapes = 32;    // per value: more and the value has no regular records
 constexpr uint32_t kMaxStore = 4096;    // shape functions kept per context
@@ -73,7 +74,8 @@ void AppendStringLiteral(const uint16_t* key, size_t n, std::string* out) {
     if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
       out->push_back(static_cast<char>(c));
     } else {
-      char esc[6] = {'\\', 'u', kHex[c >> 12], kHex[(c >> 8) & 15], kHex[(c >> 4) & 15], kHex[c & 15]};
+      char esc[6] = {'\\', 'u', kHex[c >> 12], kHex[(c >> 8) & 15], kHex[(c >> 4) & 15],
+                     kHex[c & 15]};
       out->append(esc, 6);
     }
   }
@@ -118,7 +120,8 @@ class Builder {
       if (it != index.end()) {
         at = it->second;
       } else {
-        if (++compiled > kMaxNewShapes || store->Length() >= kMaxStore || index.size() >= kMaxShapeIndex)
+        if (++compiled > kMaxNewShapes || store->Length() >= kMaxStore ||
+            index.size() >= kMaxShapeIndex)
           return {};
         v8::Local<v8::Value> fn;
         if (!Compile(ShapeSource(signature)).ToLocal(&fn)) return {};
@@ -133,17 +136,22 @@ class Builder {
     }
     v8::Local<v8::Value> driver;
     if (!store->Get(context_, 0).ToLocal(&driver) || !driver->IsFunction()) return {};
-    v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate_, program_.size() * sizeof(int32_t));
-    if (!program_.empty()) {
-      std::memcpy(buffer->GetBackingStore()->Data(), program_.data(), program_.size() * sizeof(int32_t));
-    }
+    // The program's memory goes to the buffer as it is: no copy, and no allocation through the
+    // isolate's ArrayBuffer allocator (V8 aborts the process when that one refuses).
+    size_t ops = program_.size();
+    auto* program = new std::vector<int32_t>(std::move(program_));
+    std::shared_ptr<v8::BackingStore> store_of_program = v8::ArrayBuffer::NewBackingStore(
+        program->data(), ops * sizeof(int32_t),
+        [](void*, size_t, void* owned) { delete static_cast<std::vector<int32_t>*>(owned); },
+        program);
+    v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate_, std::move(store_of_program));
     Undefineds(max_sp_);
     v8::Local<v8::Value> args[5] = {
         v8::Array::New(isolate_, leaves_.data(), leaves_.size()),
-        v8::Int32Array::New(buffer, 0, program_.size()),
+        v8::Int32Array::New(buffer, 0, ops),
         v8::Array::New(isolate_, shapes.data(), shapes.size()),
         v8::Array::New(isolate_, undefineds_.data(), max_sp_),
-        v8::Integer::New(isolate_, static_cast<int32_t>(program_.size())),
+        v8::Integer::New(isolate_, static_cast<int32_t>(ops)),
     };
     return driver.As<v8::Function>()->Call(context_, v8::Undefined(isolate_), 5, args);
   }
@@ -205,7 +213,8 @@ class Builder {
         if (!Varint(&n) || n > 0x3FFFFFFF || !Bytes(n, &at)) return false;
         v8::Local<v8::String> s;
         if (tag == '"') {
-          if (!v8::String::NewFromOneByte(isolate_, at, v8::NewStringType::kNormal, static_cast<int>(n))
+          if (!v8::String::NewFromOneByte(isolate_, at, v8::NewStringType::kNormal,
+                                          static_cast<int>(n))
                    .ToLocal(&s))
             return false;
         } else {
@@ -397,10 +406,11 @@ class Builder {
 
 }  // namespace
 
-PlainBuild BuildPlain(IsolateHolder& holder, v8::Local<v8::Context> context, const std::string& data,
-                      v8::Local<v8::Value>* out) {
+PlainBuild BuildPlain(IsolateHolder& holder, v8::Local<v8::Context> context,
+                      const std::string& data, v8::Local<v8::Value>* out) {
   v8::Isolate* isolate = holder.isolate();
   v8::EscapableHandleScope scope(isolate);
+  v8::Context::Scope context_scope(context);  // arrays made here are the receiving context's
   v8::TryCatch try_catch(isolate);  // whatever is thrown here, the deserializer meets it again
   Builder builder(holder, context, data);
   v8::Local<v8::Value> value;

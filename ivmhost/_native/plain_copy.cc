@@ -96,7 +96,11 @@ enum Tag : uint8_t {
 // worth the fast path (the slow path refuses what is too large, without building it first).
 class CappedDelegate final : public v8::ValueSerializer::Delegate {
  public:
-  CappedDelegate(v8::Isolate* isolate, size_t cap) : isolate_(isolate), cap_(cap) {}
+  CappedDelegate(v8::Isolate* isolate, size_t cap, IsolateHolder::SpareBuffer* spare)
+      : isolate_(isolate), cap_(cap), spare_(spare) {}
+
+  // The capacity of the buffer last handed to the serializer.
+  size_t capacity() const { return capacity_; }
 
   void ThrowDataCloneError(v8::Local<v8::String> message) override {
     isolate_->ThrowException(v8::Exception::TypeError(message));
@@ -108,10 +112,19 @@ class CappedDelegate final : public v8::ValueSerializer::Delegate {
     return v8::Nothing<uint32_t>();
   }
 
+  // The first buffer is the one the isolate's last big copy left (its pages are mapped already:
+  // a fresh one page-faulted and was grown by copying every time).
   void* ReallocateBufferMemory(void* old_buffer, size_t size, size_t* actual_size) override {
     if (size > cap_) return nullptr;
+    if (old_buffer == nullptr && spare_->data != nullptr && spare_->size >= size) {
+      void* buffer = spare_->data;
+      *actual_size = capacity_ = spare_->size;
+      spare_->data = nullptr;
+      spare_->size = 0;
+      return buffer;
+    }
     void* buffer = std::realloc(old_buffer, size);
-    if (buffer != nullptr) *actual_size = size;
+    if (buffer != nullptr) *actual_size = capacity_ = size;
     return buffer;
   }
 
@@ -120,6 +133,8 @@ class CappedDelegate final : public v8::ValueSerializer::Delegate {
  private:
   v8::Isolate* isolate_;
   size_t cap_;
+  IsolateHolder::SpareBuffer* spare_;
+  size_t capacity_ = 0;
 };
 
 // Step 1: V8's wire format to the flat encoding. Every method returns false for "not plain data
@@ -431,23 +446,25 @@ PlainCopy CopyPlainFast(IsolateHolder& holder, v8::Local<v8::Context> context,
   v8::Isolate* isolate = holder.isolate();
   size_t limit = holder.memory_limit_bytes();
   std::pair<uint8_t*, size_t> wire{nullptr, 0};
+  size_t capacity = 0;
   {
     v8::TryCatch try_catch(isolate);
     v8::Isolate::DisallowJavascriptExecutionScope no_js(
         isolate, v8::Isolate::DisallowJavascriptExecutionScope::THROW_ON_FAILURE);
-    CappedDelegate delegate(isolate, 2 * limit);
+    CappedDelegate delegate(isolate, 2 * limit, &holder.spare_wire_buffer());
     v8::ValueSerializer serializer(isolate, &delegate);
     serializer.WriteHeader();
     if (!serializer.WriteValue(context, value).FromMaybe(false)) {
       return try_catch.HasTerminated() ? PlainCopy::kTerminated : PlainCopy::kNotPlain;
     }
     wire = serializer.Release();
+    capacity = delegate.capacity();
   }
   out->Reset();
   out->kind = ValKind::kFlat;
   WireToFlat translator(wire.first, wire.second, limit, DepthBudget(), out);
   bool translated = translator.Translate();
-  std::free(wire.first);
+  holder.KeepSpareWireBuffer(wire.first, capacity);
   if (!translated) {
     out->Reset();
     return PlainCopy::kNotPlain;
