@@ -33,6 +33,7 @@ namespace {
 constexpr int kShapeStoreSlot = 1;      // context embedder data: [driver, shape functions...]
 constexpr int kContextIdSlot = 2;       // context embedder data: the context's number (cache key)
 constexpr size_t kMaxArity = 64;        // bigger objects: the deserializer
+constexpr uint32_t kMaxListLiteral = 16;  // longer lists of primitives: one Array::New each
 constexpr size_t kMaxNewShapes = 32;    // per value: more and the value has no regular records
 constexpr uint32_t kMaxStore = 4096;    // shape functions kept per context
 constexpr size_t kMaxShapeIndex = 1 << 16;
@@ -89,7 +90,8 @@ class Builder {
         isolate_(holder.isolate()),
         context_(context),
         p_(reinterpret_cast<const uint8_t*>(data.data())),
-        end_(p_ + data.size()) {}
+        end_(p_ + data.size()),
+        signatures_at_(kMaxDepth + 1) {}
 
   // False: not for this path (nothing was thrown); the deserializer takes the value.
   bool Parse() {
@@ -243,10 +245,12 @@ class Builder {
         return true;
       case '\\': {
         const uint8_t* at;
-        uint32_t size;
+        uint32_t size, count;
         if (!Bytes(4, &at)) return false;
         std::memcpy(&size, at, 4);
-        if (!Bytes(size, &at)) return false;
+        if (size < 4 || !Bytes(size, &at)) return false;
+        std::memcpy(&count, at, 4);
+        if (count <= kMaxListLiteral) return ListLiteral(at + 4, at + size, count);
         v8::TryCatch try_catch(isolate_);  // a malformed list: the deserializer reports it
         v8::Local<v8::Array> list;
         if (!ReadPackedList(isolate_, at, size, &items_).ToLocal(&list)) return false;
@@ -262,8 +266,92 @@ class Builder {
     }
   }
 
+  // A short list of primitives (values.pxi, wire_packed_list): its items are leaves, and an array
+  // literal of its length makes it (an API call per list cost more than the rest of a record).
+  bool ListLiteral(const uint8_t* p, const uint8_t* end, uint32_t count) {
+    for (uint32_t i = 0; i < count; ++i) {
+      if (p >= end) return false;
+      switch (*p++) {
+        case 's': {
+          uint32_t n;
+          if (end - p < 4) return false;
+          std::memcpy(&n, p, 4);
+          p += 4;
+          v8::Local<v8::String> text;
+          if (static_cast<size_t>(end - p) < n ||
+              !v8::String::NewFromOneByte(isolate_, p, v8::NewStringType::kNormal, static_cast<int>(n))
+                   .ToLocal(&text))
+            return false;
+          p += n;
+          Leaf(text);
+          break;
+        }
+        case 'i': {
+          int32_t v;
+          if (end - p < 4) return false;
+          std::memcpy(&v, p, 4);
+          p += 4;
+          Leaf(v8::Integer::New(isolate_, v));
+          break;
+        }
+        case 'd': {
+          double v;
+          if (end - p < 8) return false;
+          std::memcpy(&v, p, 8);
+          p += 8;
+          Leaf(v8::Number::New(isolate_, v));
+          break;
+        }
+        case 'T':
+          Leaf(v8::True(isolate_));
+          break;
+        case 'F':
+          Leaf(v8::False(isolate_));
+          break;
+        case '0':
+          Leaf(v8::Null(isolate_));
+          break;
+        case '_':
+          Leaf(v8::Undefined(isolate_));
+          break;
+        default:
+          return false;
+      }
+    }
+    if (p != end) return false;
+    char signature[5] = {'L'};
+    std::memcpy(signature + 1, &count, 4);
+    return Shape(std::string(signature, 5), count);
+  }
+
+  // Emits the op making an object (or a short list) of `signature` from the top `arity` values.
+  bool Shape(const std::string& signature, size_t arity) {
+    int32_t shape;
+    if (signature == last_signature_ && last_shape_ >= 0) {
+      shape = last_shape_;
+    } else {
+      auto it = shape_of_.find(signature);
+      if (it == shape_of_.end()) {
+        if (signatures_.size() >= kMaxNewShapes * 4) return false;
+        it = shape_of_.emplace(signature, static_cast<int32_t>(signatures_.size())).first;
+        signatures_.push_back(signature);
+      }
+      shape = it->second;
+      last_signature_ = signature;
+      last_shape_ = shape;
+    }
+    program_.push_back(shape);
+    program_.push_back(static_cast<int32_t>(arity));
+    sp_ -= arity;
+    Push(1);
+    return true;
+  }
+
   bool Object(int depth) {
-    std::string signature;
+    // Reused: no allocation per record. Sized once (Value refuses depth > kMaxDepth): a resize here
+    // would move the strings callers further up are still writing.
+    std::string& signature = signatures_at_[depth];
+    signature.clear();
     size_t arity = 0;
     for (;;) {
       if (p_ >= end_) return false;
@@ -286,25 +374,7 @@ class Builder {
     }
     uint64_t count;
     if (!Varint(&count) || count != arity) return false;
-    int32_t shape;
-    if (signature == last_signature_ && last_shape_ >= 0) {
-      shape = last_shape_;
-    } else {
-      auto it = shape_of_.find(signature);
-      if (it == shape_of_.end()) {
-        if (signatures_.size() >= kMaxNewShapes * 4) return false;
-        it = shape_of_.emplace(signature, static_cast<int32_t>(signatures_.size())).first;
-        signatures_.push_back(signature);
-      }
-      shape = it->second;
-      last_signature_ = signature;
-      last_shape_ = shape;
-    }
-    program_.push_back(shape);
-    program_.push_back(static_cast<int32_t>(arity));
-    sp_ -= arity;
-    Push(1);
-    return true;
+    return Shape(signature, arity);
   }
 
   bool Array(int depth) {
@@ -331,6 +401,13 @@ class Builder {
   }
 
   std::string ShapeSource(const std::string& signature) {
+    if (signature[0] == 'L') {  // a list: [s[i], s[i + 1], ...]
+      uint32_t count;
+      std::memcpy(&count, signature.data() + 1, 4);
+      std::string source = "(function (s, i) {\n  'use strict';\n  return [";
+      for (uint32_t k = 0; k < count; ++k) source += (k ? ", s[i + " : "s[i + ") + std::to_string(k) + "]";
+      return source + "];\n})";
+    }
     std::string source = "(function (s, i) {\n  'use strict';\n  return {";
     std::vector<uint16_t> key;
     const char* p = signature.data();
@@ -397,6 +474,7 @@ class Builder {
   size_t max_sp_ = 0;
   std::vector<std::string> signatures_;  // the shapes of this value, by local index
   std::unordered_map<std::string, int32_t> shape_of_;
+  std::vector<std::string> signatures_at_;  // the signature being read, per depth
   std::string last_signature_;
   int32_t last_shape_ = -1;
   std::vector<v8::Local<v8::Value>> undefineds_;

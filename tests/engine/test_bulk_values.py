@@ -64,6 +64,11 @@ def test_lists_of_primitives_arrive_as_ordinary_arrays(context: ivmhost.Context)
                                        "9007199254740992", "-9007199254740992", "1.5", "-0", "Infinity", "NaN"]
     assert [g[0] for g in got[11:15]] == ["Boolean", "Boolean", "Null", "Undefined"]
     assert got[15:] == [["String", _codes(s)] for s in ["", "abc", "café\xff"]]
+    # Inside big data (made by compiled literals): lists of up to 16 items by an array literal,
+    # longer ones at once; the same values either way.
+    nested = context.eval_sync(f"(rs) => [({DESCRIBE})(rs[299].long), ({DESCRIBE})(rs[299].short)]", reference=True)
+    records = [{"long": values, "short": values[-16:], "i": i} for i in range(300)]
+    assert nested.apply_sync(None, [records]) == [got, got[-16:]]
     # An index setter on Array.prototype is never called while the lists are made.
     context.eval_sync(
         "globalThis.ran = 0; Object.defineProperty(Array.prototype, 3, "
