@@ -23,6 +23,24 @@ constexpr size_t kFlatKeyTable = 64;
 // in the host's conversion, so the budget follows the stack that is left (~1 KiB a level).
 int DepthBudget();
 
+// A varint of V8's serialization format at *p, which moves past it; false when it runs past `end`.
+inline bool ReadWireVarint(const uint8_t** p, const uint8_t* end, uint64_t* out) {
+  if (V8_LIKELY(*p < end && **p < 0x80)) {
+    *out = *(*p)++;
+    return true;
+  }
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    uint8_t b = *(*p)++;
+    v |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
 enum class PlainCopy { kDone, kNotPlain, kTerminated };
 
 // The fast path of ToVal's `flat` copies of long arrays (plain_copy.cc): an array made only of

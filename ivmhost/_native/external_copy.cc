@@ -288,6 +288,63 @@ v8::MaybeLocal<v8::Array> MalformedList(v8::Isolate* isolate) {
 
 }  // namespace
 
+bool ReadListItem(v8::Isolate* isolate, const uint8_t** at, const uint8_t* end,
+                  v8::Local<v8::Value>* out, const char** error) {
+  const uint8_t* p = *at;
+  *error = "ivmhost internal error: a malformed list in plain data";
+  if (p >= end) return false;
+  switch (*p++) {
+    case 's': {
+      uint32_t n;
+      if (end - p < 4) return false;
+      std::memcpy(&n, p, 4);
+      p += 4;
+      if (static_cast<size_t>(end - p) < n) return false;
+      v8::Local<v8::String> text;
+      if (!v8::String::NewFromOneByte(isolate, p, v8::NewStringType::kNormal, static_cast<int>(n))
+               .ToLocal(&text)) {
+        *error = "A string in the value is too long for JavaScript";
+        return false;
+      }
+      *out = text;
+      p += n;
+      break;
+    }
+    case 'i': {
+      int32_t v;
+      if (end - p < 4) return false;
+      std::memcpy(&v, p, 4);
+      p += 4;
+      *out = v8::Integer::New(isolate, v);
+      break;
+    }
+    case 'd': {
+      double v;
+      if (end - p < 8) return false;
+      std::memcpy(&v, p, 8);
+      p += 8;
+      *out = v8::Number::New(isolate, v);
+      break;
+    }
+    case 'T':
+      *out = v8::True(isolate);
+      break;
+    case 'F':
+      *out = v8::False(isolate);
+      break;
+    case '0':
+      *out = v8::Null(isolate);
+      break;
+    case '_':
+      *out = v8::Undefined(isolate);
+      break;
+    default:
+      return false;
+  }
+  *at = p;
+  return true;
+}
+
 v8::MaybeLocal<v8::Array> ReadPackedList(v8::Isolate* isolate, const uint8_t* p, size_t size,
                                          std::vector<v8::Local<v8::Value>>* scratch) {
   const uint8_t* end = p + size;
@@ -299,53 +356,9 @@ v8::MaybeLocal<v8::Array> ReadPackedList(v8::Isolate* isolate, const uint8_t* p,
   v8::EscapableHandleScope scope(isolate);
   std::vector<v8::Local<v8::Value>>& items = *scratch;
   items.resize(count);
+  const char* error;
   for (uint32_t i = 0; i < count; ++i) {
-    if (p >= end) return MalformedList(isolate);
-    switch (*p++) {
-      case 's': {
-        uint32_t n;
-        if (end - p < 4) return MalformedList(isolate);
-        std::memcpy(&n, p, 4);
-        p += 4;
-        if (static_cast<size_t>(end - p) < n) return MalformedList(isolate);
-        v8::Local<v8::String> text;
-        if (!v8::String::NewFromOneByte(isolate, p, v8::NewStringType::kNormal, static_cast<int>(n)).ToLocal(&text))
-          return ListFailure(isolate, "A string in the value is too long for JavaScript");
-        items[i] = text;
-        p += n;
-        break;
-      }
-      case 'i': {
-        int32_t v;
-        if (end - p < 4) return MalformedList(isolate);
-        std::memcpy(&v, p, 4);
-        p += 4;
-        items[i] = v8::Integer::New(isolate, v);
-        break;
-      }
-      case 'd': {
-        double v;
-        if (end - p < 8) return MalformedList(isolate);
-        std::memcpy(&v, p, 8);
-        p += 8;
-        items[i] = v8::Number::New(isolate, v);
-        break;
-      }
-      case 'T':
-        items[i] = v8::True(isolate);
-        break;
-      case 'F':
-        items[i] = v8::False(isolate);
-        break;
-      case '0':
-        items[i] = v8::Null(isolate);
-        break;
-      case '_':
-        items[i] = v8::Undefined(isolate);
-        break;
-      default:
-        return MalformedList(isolate);
-    }
+    if (!ReadListItem(isolate, &p, end, &items[i], &error)) return ListFailure(isolate, error);
   }
   if (p != end) return MalformedList(isolate);
   return scope.Escape(v8::Array::New(isolate, items.data(), count));

@@ -79,6 +79,10 @@ PlainBuild BuildPlain(IsolateHolder& holder, v8::Local<v8::Context> context, con
 // time when it is copied back out). Throws and returns empty when the data is malformed.
 v8::MaybeLocal<v8::Array> ReadPackedList(v8::Isolate* isolate, const uint8_t* data, size_t size,
                                          std::vector<v8::Local<v8::Value>>* scratch);
+// One item of such a list at *at (moved past it); false with `error` saying why when it cannot
+// be made (malformed data, or a string too long for JavaScript).
+bool ReadListItem(v8::Isolate* isolate, const uint8_t** at, const uint8_t* end,
+                  v8::Local<v8::Value>* out, const char** error);
 
 // An ExternalCopy as JavaScript sees it: an object with isolated-vm's copy(), copyInto() and
 // release() (a frozen prototype; the object holds the copy until it is collected or released).

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "convert.h"
 #include "external_copy.h"
 #include "isolate_holder.h"
 
@@ -159,18 +160,7 @@ class Builder {
   }
 
  private:
-  bool Varint(uint64_t* out) {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64 && p_ < end_; shift += 7) {
-      uint8_t b = *p_++;
-      v |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if (!(b & 0x80)) {
-        *out = v;
-        return true;
-      }
-    }
-    return false;
-  }
+  bool Varint(uint64_t* out) { return ReadWireVarint(&p_, end_, out); }
 
   bool Bytes(size_t n, const uint8_t** at) {
     if (static_cast<size_t>(end_ - p_) < n) return false;
@@ -270,53 +260,10 @@ class Builder {
   // literal of its length makes it (an API call per list cost more than the rest of a record).
   bool ListLiteral(const uint8_t* p, const uint8_t* end, uint32_t count) {
     for (uint32_t i = 0; i < count; ++i) {
-      if (p >= end) return false;
-      switch (*p++) {
-        case 's': {
-          uint32_t n;
-          if (end - p < 4) return false;
-          std::memcpy(&n, p, 4);
-          p += 4;
-          v8::Local<v8::String> text;
-          if (static_cast<size_t>(end - p) < n ||
-              !v8::String::NewFromOneByte(isolate_, p, v8::NewStringType::kNormal, static_cast<int>(n))
-                   .ToLocal(&text))
-            return false;
-          p += n;
-          Leaf(text);
-          break;
-        }
-        case 'i': {
-          int32_t v;
-          if (end - p < 4) return false;
-          std::memcpy(&v, p, 4);
-          p += 4;
-          Leaf(v8::Integer::New(isolate_, v));
-          break;
-        }
-        case 'd': {
-          double v;
-          if (end - p < 8) return false;
-          std::memcpy(&v, p, 8);
-          p += 8;
-          Leaf(v8::Number::New(isolate_, v));
-          break;
-        }
-        case 'T':
-          Leaf(v8::True(isolate_));
-          break;
-        case 'F':
-          Leaf(v8::False(isolate_));
-          break;
-        case '0':
-          Leaf(v8::Null(isolate_));
-          break;
-        case '_':
-          Leaf(v8::Undefined(isolate_));
-          break;
-        default:
-          return false;
-      }
+      v8::Local<v8::Value> item;
+      const char* error;
+      if (!ReadListItem(isolate_, &p, end, &item, &error)) return false;
+      Leaf(item);
     }
     if (p != end) return false;
     char signature[5] = {'L'};

@@ -177,22 +177,7 @@ class WireToFlat {
     return true;
   }
 
-  bool Varint(uint64_t* out) {
-    if (V8_LIKELY(p_ < end_ && *p_ < 0x80)) {
-      *out = *p_++;
-      return true;
-    }
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64 && p_ < end_; shift += 7) {
-      uint8_t b = *p_++;
-      v |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if (!(b & 0x80)) {
-        *out = v;
-        return true;
-      }
-    }
-    return false;
-  }
+  bool Varint(uint64_t* out) { return ReadWireVarint(&p_, end_, out); }
 
   bool ZigZag(int64_t* out) {
     uint64_t u;
