@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 
 #include "convert.h"
 #include "inspector.h"
@@ -120,6 +121,9 @@ class CappedAllocator final : public v8::ArrayBuffer::Allocator {
 
 IsolateHolder::IsolateHolder(IsolateOptions options) : options_(std::move(options)) {
   memory_limit_ = options.memory_limit_mb * kMiB;
+  std::random_device random;
+  uint64_t start = (static_cast<uint64_t>(random()) << 8 ^ random()) & ((uint64_t{1} << 40) - 1);
+  next_plain_context_id_ = static_cast<double>(start << 12);  // exact: below 2**53
 }
 
 IsolateHolder::~IsolateHolder() {

@@ -279,7 +279,7 @@ class IsolateHolder final : public IsolateHandle,
   v8::Local<v8::Function> PlainCheck();
   // For the builder of plain data (plain_build.cc): a number per context that caches shapes, and
   // the cache (context number + key signature -> index in that context's store).
-  uint32_t NextPlainContextId() { return next_plain_context_id_++; }
+  double NextPlainContextId() { return next_plain_context_id_++; }
   std::unordered_map<std::string, uint32_t>& plain_shapes() { return plain_shapes_; }
   // The serializer's buffer kept from one big copy out to the next (plain_copy.cc).
   struct SpareBuffer {
@@ -302,7 +302,7 @@ class IsolateHolder final : public IsolateHandle,
  private:
   SpareBuffer spare_wire_;
   v8::Global<v8::Function> plain_check_;
-  uint32_t next_plain_context_id_ = 1;
+  double next_plain_context_id_ = 0;  // a random start (isolate_holder.cc), then counted up
   std::unordered_map<std::string, uint32_t> plain_shapes_;
 
   // Profiles being recorded, and a profiler per thread that entered the isolate meanwhile.

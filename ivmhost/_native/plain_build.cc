@@ -3,12 +3,14 @@
 //
 // V8's ValueDeserializer makes an object a property at a time: it reads each key, finds or makes
 // the map transition, then commits the fields (~5,000 instructions for a record of four fields).
-// An object literal in optimized code makes the same object from a boilerplate in a few dozen.
+// An object literal in optimized code allocates the object with its final map and stores the fields.
 // So the host's data (V8's format, as values.pxi writes it) is read here into
-//   - leaves: every primitive, and every list of primitives (ReadPackedList), made through the API;
+//   - leaves: every primitive, made through the API, and every list of more than 16 primitives
+//     (ReadPackedList);
 //   - a program for a driver function: push the next leaf, make an object of a known shape from
 //     the top values of a stack, or fill a list with them;
-//   - shape functions, one per distinct key sequence: (s, i) => ({"k0": s[i], "k1": s[i + 1]}).
+//   - shape functions, one per distinct key sequence: (s, i) => ({"k0": s[i], "k1": s[i + 1]}),
+//     or list length (up to 16): (s, i) => [s[i], s[i + 1]].
 // The driver and the shapes are compiled in the receiving context (an object literal gets that
 // context's Object.prototype) and kept in its embedder data, so V8 optimizes them once.
 //
@@ -32,7 +34,9 @@ namespace ivmhost {
 namespace {
 
 constexpr int kShapeStoreSlot = 1;      // context embedder data: [driver, shape functions...]
-constexpr int kContextIdSlot = 2;       // context embedder data: the context's number (cache key)
+// context embedder data: the context's number (cache key). Random per isolate, not counted from 1:
+// a context restored from a snapshot may bring another isolate's number, which must not be ours.
+constexpr int kContextIdSlot = 2;
 constexpr size_t kMaxArity = 64;        // bigger objects: the deserializer
 constexpr uint32_t kMaxListLiteral = 16;  // longer lists of primitives: one Array::New each
 constexpr size_t kMaxNewShapes = 32;    // per value: more and the value has no regular records
@@ -108,7 +112,7 @@ class Builder {
     // A value that is one leaf (a list of primitives) is made already: no JavaScript runs.
     if (program_.size() == 1) return leaves_[0];
     v8::Local<v8::Array> store;
-    uint32_t context_id;
+    double context_id;
     if (!Store(&store, &context_id)) return {};
     std::vector<v8::Local<v8::Value>> shapes;
     shapes.reserve(signatures_.size());
@@ -390,12 +394,12 @@ class Builder {
   }
 
   // This context's store of compiled functions ([driver, shapes...]) and its number.
-  bool Store(v8::Local<v8::Array>* store, uint32_t* context_id) {
+  bool Store(v8::Local<v8::Array>* store, double* context_id) {
     if (context_->GetNumberOfEmbedderDataFields() > kContextIdSlot) {
       v8::Local<v8::Value> id = context_->GetEmbedderData(kContextIdSlot);
       v8::Local<v8::Value> held = context_->GetEmbedderData(kShapeStoreSlot);
-      if (id->IsUint32() && held->IsArray()) {
-        *context_id = id.As<v8::Uint32>()->Value();
+      if (id->IsNumber() && held->IsArray()) {
+        *context_id = id.As<v8::Number>()->Value();
         *store = held.As<v8::Array>();
         return true;
       }
@@ -406,7 +410,7 @@ class Builder {
     if (!(*store)->SetPrototype(context_, v8::Null(isolate_)).FromMaybe(false)) return false;
     *context_id = holder_.NextPlainContextId();
     context_->SetEmbedderData(kShapeStoreSlot, *store);
-    context_->SetEmbedderData(kContextIdSlot, v8::Integer::NewFromUnsigned(isolate_, *context_id));
+    context_->SetEmbedderData(kContextIdSlot, v8::Number::New(isolate_, *context_id));
     return true;
   }
 
