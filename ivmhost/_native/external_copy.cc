@@ -288,12 +288,28 @@ v8::MaybeLocal<v8::Array> MalformedList(v8::Isolate* isolate) {
 
 }  // namespace
 
+v8::Local<v8::Value> WireConstant(v8::Isolate* isolate, uint8_t tag) {
+  switch (tag) {
+    case 'T':
+      return v8::True(isolate);
+    case 'F':
+      return v8::False(isolate);
+    case '0':
+      return v8::Null(isolate);
+    case '_':
+      return v8::Undefined(isolate);
+    default:
+      return {};
+  }
+}
+
 bool ReadListItem(v8::Isolate* isolate, const uint8_t** at, const uint8_t* end,
                   v8::Local<v8::Value>* out, const char** error) {
   const uint8_t* p = *at;
   *error = "ivmhost internal error: a malformed list in plain data";
   if (p >= end) return false;
-  switch (*p++) {
+  uint8_t tag = *p++;
+  switch (tag) {
     case 's': {
       uint32_t n;
       if (end - p < 4) return false;
@@ -326,20 +342,9 @@ bool ReadListItem(v8::Isolate* isolate, const uint8_t** at, const uint8_t* end,
       *out = v8::Number::New(isolate, v);
       break;
     }
-    case 'T':
-      *out = v8::True(isolate);
-      break;
-    case 'F':
-      *out = v8::False(isolate);
-      break;
-    case '0':
-      *out = v8::Null(isolate);
-      break;
-    case '_':
-      *out = v8::Undefined(isolate);
-      break;
     default:
-      return false;
+      *out = WireConstant(isolate, tag);
+      if (out->IsEmpty()) return false;
   }
   *at = p;
   return true;

@@ -79,6 +79,9 @@ PlainBuild BuildPlain(IsolateHolder& holder, v8::Local<v8::Context> context, con
 // time when it is copied back out). Throws and returns empty when the data is malformed.
 v8::MaybeLocal<v8::Array> ReadPackedList(v8::Isolate* isolate, const uint8_t* data, size_t size,
                                          std::vector<v8::Local<v8::Value>>* scratch);
+// The constant a one-byte tag stands for, in V8's format and in the host's lists alike ('T' true,
+// 'F' false, '0' null, '_' undefined); empty for any other byte.
+v8::Local<v8::Value> WireConstant(v8::Isolate* isolate, uint8_t tag);
 // One item of such a list at *at (moved past it); false with `error` saying why when it cannot
 // be made (malformed data, or a string too long for JavaScript).
 bool ReadListItem(v8::Isolate* isolate, const uint8_t** at, const uint8_t* end,

@@ -225,18 +225,6 @@ class Builder {
         Leaf(s);
         return true;
       }
-      case 'T':
-        Leaf(v8::True(isolate_));
-        return true;
-      case 'F':
-        Leaf(v8::False(isolate_));
-        return true;
-      case '0':
-        Leaf(v8::Null(isolate_));
-        return true;
-      case '_':
-        Leaf(v8::Undefined(isolate_));
-        return true;
       case '\\': {
         const uint8_t* at;
         uint32_t size, count;
@@ -255,8 +243,12 @@ class Builder {
         return Object(depth);
       case 'A':
         return Array(depth);
-      default:
-        return false;
+      default: {
+        v8::Local<v8::Value> constant = WireConstant(isolate_, tag);
+        if (constant.IsEmpty()) return false;
+        Leaf(constant);
+        return true;
+      }
     }
   }
 
